@@ -1,0 +1,272 @@
+"""The wire format, defined once for the service and the SDK.
+
+Transitions travel as JSON (rows, columns or one transition) for any language,
+or as safetensors for speed: an 8-byte header length, a JSON header of dtype,
+shape and offsets, then raw little-endian bytes. Nothing here ever unpickles.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import numpy as np
+import orjson
+import safetensors
+import safetensors.numpy
+
+from client.schema import FIELD_NAME_PATTERN, DType, FieldSpec, Schema
+
+__all__ = [
+    "JSON",
+    "SAFETENSORS",
+    "BINARY_ALIASES",
+    "INDICES_TENSOR",
+    "DecodedBatch",
+    "WireError",
+    "decode_json_transitions",
+    "decode_safetensors",
+    "conform",
+    "infer_schema",
+    "encode_safetensors",
+    "read_safetensors_metadata",
+]
+
+JSON = "application/json"
+SAFETENSORS = "application/x-safetensors"
+BINARY_ALIASES = frozenset({SAFETENSORS, "application/octet-stream"})
+# Sampled batches in safetensors carry each transition's slot under this name;
+# field names cannot start with an underscore, so it never collides.
+INDICES_TENSOR = "_indices"
+
+_STORABLE_DTYPES = frozenset(get_args(DType))
+
+# Which numpy kinds a JSON value may arrive as, per target dtype kind. JSON has
+# one number type, so integers are fine for float fields (JavaScript writes 1.0
+# as 1), but a fraction for an integer field or a number for a bool is an error.
+_JSON_KINDS_ACCEPTED = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}
+_KIND_NAMES = {
+    "b": "booleans",
+    "i": "integers",
+    "u": "integers",
+    "f": "numbers with a fraction",
+    "U": "strings",
+    "O": "null, objects or numbers out of range",
+}
+
+
+class WireError(ValueError):
+    """A body that cannot become a valid batch of transitions.
+
+    `status` is the HTTP status the service answers with: 400 when the bytes do
+    not parse, 422 when they parse but do not fit the buffer's schema.
+    """
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 422):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    """Columns decoded from a request body, not yet checked against a schema.
+
+    `exact_dtypes` is true for binary bodies, whose dtypes must match the schema
+    exactly; JSON numbers only say integer or not, so they are cast.
+    """
+
+    columns: dict[str, np.ndarray]
+    exact_dtypes: bool
+
+
+def decode_json_transitions(body: bytes) -> DecodedBatch:
+    """Accept `{"transition": {...}}`, `{"transitions": [{...}, ...]}` or `{"columns": {...}}`."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise WireError("invalid_json", f"body is not valid JSON: {error}", status=400) from None
+    if not isinstance(document, dict) or len(document) != 1:
+        raise WireError(
+            "invalid_body",
+            'body must be an object with exactly one key: "transition", "transitions" or "columns"',
+        )
+    ((layout, payload),) = document.items()
+    if layout == "transition":
+        rows = [_expect_object(payload, "transition")]
+    elif layout == "transitions":
+        if not isinstance(payload, list):
+            raise WireError("invalid_body", '"transitions" must be a list of objects',
+                            field="transitions")
+        rows = [_expect_object(row, f"transitions[{i}]") for i, row in enumerate(payload)]
+    elif layout == "columns":
+        return DecodedBatch(_columns_from_json(_expect_object(payload, "columns")), False)
+    else:
+        raise WireError(
+            "invalid_body",
+            f'unknown key "{layout}": use "transition", "transitions" or "columns"',
+            field=layout,
+        )
+    if not rows:
+        raise WireError("empty_batch", "the batch holds no transitions", field="transitions")
+    names = list(rows[0])
+    for i, row in enumerate(rows):
+        if row.keys() != rows[0].keys():
+            missing = sorted(set(names) - row.keys())
+            extra = sorted(row.keys() - set(names))
+            detail = f"lacks {missing}" if missing else f"has extra {extra}"
+            raise WireError(
+                "inconsistent_rows",
+                f"transitions[{i}] {detail}: every transition needs the same fields",
+                field=(missing or extra)[0],
+            )
+    return DecodedBatch(_columns_from_json({name: [row[name] for row in rows] for name in names}),
+                        False)
+
+
+def _expect_object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise WireError("invalid_body", f"{where} must be an object of field: value", field=where)
+    return value
+
+
+def _columns_from_json(raw: dict[str, Any]) -> dict[str, np.ndarray]:
+    columns = {}
+    for name, values in raw.items():
+        if not isinstance(values, list):
+            raise WireError("invalid_shape", f"field '{name}': expected a list with one value "
+                            "per transition", field=name)
+        try:
+            columns[name] = np.asarray(values)
+        except (ValueError, OverflowError):
+            raise WireError("invalid_shape", f"field '{name}': nested lists of unequal length",
+                            field=name) from None
+    return columns
+
+
+def decode_safetensors(body: bytes) -> DecodedBatch:
+    """Decode a safetensors body; the library checks offsets before allocating anything."""
+    try:
+        tensors = safetensors.numpy.load(body)
+    except Exception as error:  # the Rust parser raises one error type, or panics
+        raise WireError("invalid_safetensors", f"body is not valid safetensors: {error}",
+                        status=400) from None
+    return DecodedBatch(tensors, True)
+
+
+def read_safetensors_metadata(body: bytes) -> dict[str, str]:
+    """The `__metadata__` strings of a safetensors body (the library drops them)."""
+    (length,) = struct.unpack_from("<Q", body)
+    header = orjson.loads(body[8 : 8 + length])
+    metadata: dict[str, str] = header.get("__metadata__") or {}
+    return metadata
+
+
+def encode_safetensors(columns: dict[str, np.ndarray], metadata: dict[str, str] | None = None
+                       ) -> bytes:
+    return bytes(safetensors.numpy.save(columns, metadata=metadata))
+
+
+def conform(schema: Schema, batch: DecodedBatch) -> tuple[dict[str, np.ndarray], int]:
+    """Check every field against the schema; return the columns in schema dtypes and the count.
+
+    Raises WireError naming the first field at fault. Nothing is cast that would
+    change a value: JSON integers out of range and floats that overflow are errors.
+    """
+    columns = batch.columns
+    missing = [name for name in schema.fields if name not in columns]
+    if missing:
+        raise WireError("missing_field", f"field '{missing[0]}' is missing; the buffer's fields "
+                        f"are {list(schema.fields)}", field=missing[0])
+    extra = [name for name in columns if name not in schema.fields]
+    if extra:
+        raise WireError("unknown_field", f"field '{extra[0]}' is not in the buffer's schema "
+                        f"{list(schema.fields)}", field=extra[0])
+    count = _batch_length(columns)
+    conformed = {
+        name: _conform_field(name, spec, columns[name], batch.exact_dtypes)
+        for name, spec in schema.fields.items()
+    }
+    return conformed, count
+
+
+def _batch_length(columns: dict[str, np.ndarray]) -> int:
+    lengths = {}
+    for name, column in columns.items():
+        if column.ndim == 0:
+            raise WireError("invalid_shape", f"field '{name}': expected a leading batch "
+                            "dimension, got a scalar", field=name)
+        lengths[name] = column.shape[0]
+    values = list(lengths.values())
+    count: int = max(set(values), key=values.count)
+    odd = [name for name, length in lengths.items() if length != count]
+    if odd:
+        raise WireError("batch_length_mismatch", f"field '{odd[0]}' holds {lengths[odd[0]]} "
+                        f"transitions where the other fields hold {count}", field=odd[0])
+    if count == 0:
+        raise WireError("empty_batch", "the batch holds no transitions")
+    return count
+
+
+def _conform_field(name: str, spec: FieldSpec, column: np.ndarray, exact: bool) -> np.ndarray:
+    if list(column.shape[1:]) != spec.shape:
+        raise WireError("invalid_shape", f"field '{name}': expected shape {spec.shape} per "
+                        f"transition, got {list(column.shape[1:])}", field=name)
+    target = spec.numpy_dtype
+    if exact:
+        if column.dtype != target:
+            raise WireError("invalid_dtype", f"field '{name}': expected {spec.dtype}, got "
+                            f"{column.dtype}", field=name)
+        result = column
+    else:
+        result = _cast_json_column(name, spec, column)
+    if target.kind == "f" and not spec.allow_nonfinite and not np.isfinite(result).all():
+        raise WireError("non_finite", f"field '{name}': NaN or infinity (or a value too large "
+                        f"for {spec.dtype}); the schema forbids non-finite values", field=name)
+    return result
+
+
+def _cast_json_column(name: str, spec: FieldSpec, column: np.ndarray) -> np.ndarray:
+    target = spec.numpy_dtype
+    if column.dtype.kind not in _JSON_KINDS_ACCEPTED[target.kind]:
+        got = _KIND_NAMES.get(column.dtype.kind, str(column.dtype))
+        raise WireError("invalid_dtype", f"field '{name}': expected {spec.dtype} values, got "
+                        f"{got}", field=name)
+    if target.kind in "iu" and column.size:
+        info = np.iinfo(spec.dtype)
+        low, high = int(column.min()), int(column.max())
+        if low < info.min or high > info.max:
+            raise WireError("out_of_range", f"field '{name}': values from {low} to {high} do "
+                            f"not fit {spec.dtype}", field=name)
+    with np.errstate(over="ignore"):
+        return column.astype(target)
+
+
+def infer_schema(batch: DecodedBatch) -> Schema:
+    """The schema a first store implies: binary dtypes as sent; JSON numbers as
+    float32, integers as int64, booleans as bool (the usual DQN dtypes)."""
+    _batch_length(batch.columns)
+    fields = {}
+    for name, column in batch.columns.items():
+        if not re.match(FIELD_NAME_PATTERN, name):
+            raise WireError("invalid_field_name", f"field name '{name}' must start with a letter "
+                            "and hold only letters, digits and underscores (64 at most)",
+                            field=name)
+        if batch.exact_dtypes:
+            dtype = str(column.dtype)
+        else:
+            dtype = {"b": "bool", "i": "int64", "u": "int64", "f": "float32"}.get(
+                column.dtype.kind, "")
+        if dtype not in _STORABLE_DTYPES:
+            got = _KIND_NAMES.get(column.dtype.kind, str(column.dtype))
+            raise WireError("invalid_dtype", f"field '{name}': cannot store {got}", field=name)
+        fields[name] = {"dtype": dtype, "shape": list(column.shape[1:])}
+    try:
+        return Schema.model_validate({"fields": fields})
+    except ValueError as error:
+        raise WireError("invalid_schema", f"cannot infer a schema from this batch: {error}"
+                        ) from None

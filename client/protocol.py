@@ -1,0 +1,332 @@
+"""What both clients share: the requests each operation makes, how answers are
+read, and how errors become exceptions.
+
+Nothing here does I/O. An operation is a generator (a `Flow`) that yields the
+`Call`s it needs and is sent each `httpx.Response` back, the way httpx's own auth
+flows work; the sync client drives it with `httpx.Client`, the async client with
+`httpx.AsyncClient`. So the two clients cannot drift apart, and a new step on the
+send path (idempotency keys, retries) is written once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeVar
+
+import httpx
+import numpy as np
+import orjson
+from numpy.typing import ArrayLike
+from pydantic import TypeAdapter
+
+from client.codec import (
+    INDICES_TENSOR,
+    JSON,
+    SAFETENSORS,
+    DecodedBatch,
+    WireError,
+    conform,
+    decode_safetensors,
+    encode_safetensors,
+    infer_schema,
+    read_safetensors_metadata,
+)
+from client.errors import (
+    BufferNotFound,
+    Conflict,
+    ConnectionFailed,
+    InvalidRequest,
+    NotEnoughTransitions,
+    PayloadTooLarge,
+    ReplayError,
+    ServerError,
+    ServiceError,
+    ServiceUnavailable,
+)
+from client.pending import Row, copy_row
+from client.results import Batch, BufferInfo, SizeInfo, StoreResult
+from client.schema import BUFFER_NAME_PATTERN, Schema
+
+__all__ = ["BufferProtocol", "Call", "Flow", "connection_failed", "error_from_response"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request, relative to the client's base URL."""
+
+    method: str
+    path: str
+    params: dict[str, str | int] | None = None
+    headers: dict[str, str] | None = None
+    content: bytes | None = None
+
+
+Flow: TypeAlias = Generator[Call, httpx.Response, T]
+
+# Checked here too because a name with a '/' would reach another route, not a clear error.
+_BUFFER_NAME = re.compile(BUFFER_NAME_PATTERN)
+
+_STORE_RESULT = TypeAdapter(StoreResult)
+_SIZE_INFO = TypeAdapter(SizeInfo)
+_BUFFER_INFO = TypeAdapter(BufferInfo)
+
+
+class BufferProtocol:
+    """The operations on one buffer, and what the client has learned of it.
+
+    `schema` is the buffer's schema as last read from the service: stores are cast
+    to it before they are encoded, so a float64 array from numpy arrives as the
+    float32 the buffer holds, and a value that does not fit fails here, naming
+    its field, before anything is sent. Stores use it only once the buffer has
+    been checked against what the client declared (`_settled`).
+    """
+
+    def __init__(self, buffer: str, *, capacity: int | None, schema: Schema | None,
+                 binary: bool) -> None:
+        if not _BUFFER_NAME.match(buffer):
+            raise ValueError(f"buffer name '{buffer}' must start with a letter or digit and "
+                             "hold only letters, digits, '_', '.' and '-' (128 at most)")
+        if capacity is not None and capacity < 1:
+            raise ValueError(f"capacity must be at least 1, not {capacity}")
+        self._path = f"/buffers/{buffer}"
+        self._capacity = capacity
+        self._declared = schema
+        self._binary = binary
+        self.schema: Schema | None = None
+        self._settled: Schema | None = None
+
+    def check_row(self, row: Mapping[str, ArrayLike]) -> Row:
+        """Copy one transition, and check it now if the schema is known, so that a bad
+        value fails the call that stored it rather than a whole batch later on."""
+        copied = copy_row(row)
+        schema = self._settled or self._declared or self.schema
+        if schema is not None and not _plainly_fits(schema, copied):
+            _fit(schema, {name: value[np.newaxis] for name, value in copied.items()})
+        return copied
+
+    def create(self, capacity: int | None = None, schema: Schema | None = None
+               ) -> Flow[BufferInfo]:
+        """PUT the buffer; left out, capacity and schema are the ones the client declared.
+
+        Idempotent on the service: the same declaration again is accepted, another
+        capacity or schema is a Conflict.
+        """
+        body: dict[str, Any] = {}
+        if (capacity := capacity or self._capacity) is not None:
+            body["capacity"] = capacity
+        if (schema := schema or self._declared) is not None:
+            body["schema"] = schema.model_dump(mode="json")
+        response = yield Call("PUT", self._path, headers={"content-type": JSON},
+                              content=orjson.dumps(body))
+        return self._learn(_parse(_BUFFER_INFO, response))
+
+    def info(self) -> Flow[BufferInfo]:
+        response = yield Call("GET", self._path)
+        return self._learn(_parse(_BUFFER_INFO, response))
+
+    def size(self) -> Flow[SizeInfo]:
+        response = yield Call("GET", f"{self._path}/size")
+        return _parse(_SIZE_INFO, response)
+
+    def delete(self) -> Flow[None]:
+        response = yield Call("DELETE", self._path)
+        _raise_for_error(response)
+        self.schema = self._settled = None
+
+    def sample(self, batch_size: int, replace: bool) -> Flow[Batch]:
+        params: dict[str, str | int] = {"batch_size": batch_size,
+                                        "replace": "true" if replace else "false"}
+        response = yield Call("GET", f"{self._path}/sample", params=params,
+                              headers={"accept": SAFETENSORS if self._binary else JSON})
+        _raise_for_error(response)
+        if self._binary:
+            return _read(response, _binary_batch)
+        schema = self.schema or (yield from self.info()).schema
+        return _read(response, lambda answer: _json_batch(answer, schema))
+
+    def store(self, columns: Mapping[str, ArrayLike]) -> Flow[StoreResult]:
+        """Store one batch; the first store creates the buffer if it is missing.
+
+        A buffer deleted since its schema was learned answers 404: it is created
+        again and the store retried, once.
+        """
+        arrays = {name: np.asarray(values) for name, values in columns.items()}
+        schema = self._settled or (yield from self._settle(arrays))
+        response = yield self._store_call(schema, arrays)
+        if _is_buffer_not_found(response):
+            self.schema = self._settled = None
+            schema = yield from self._settle(arrays)
+            response = yield self._store_call(schema, arrays)
+        return _parse(_STORE_RESULT, response)
+
+    def _settle(self, columns: dict[str, np.ndarray]) -> Flow[Schema]:
+        """Make sure the buffer exists with a schema, and learn it, before a first store.
+
+        A missing buffer is created with what the client declared, its schema
+        otherwise inferred from the rows. An existing one is declared again when the
+        client declared a capacity or schema (so a buffer that contradicts them is a
+        Conflict, not a surprise later) or when it has no schema yet.
+        """
+        response = yield Call("GET", self._path)
+        if _is_buffer_not_found(response):
+            info = yield from self.create(self._capacity, self._declared or _infer(columns))
+        else:
+            info = _parse(_BUFFER_INFO, response)
+            if info.schema is None or self._declared is not None or self._capacity is not None:
+                schema = self._declared or info.schema or _infer(columns)
+                info = yield from self.create(self._capacity or info.capacity, schema)
+        if info.schema is None:
+            raise ReplayError(f"the service kept no schema for buffer '{info.name}'")
+        self.schema = self._settled = info.schema
+        return info.schema
+
+    def _store_call(self, schema: Schema, columns: dict[str, np.ndarray]) -> Call:
+        fitted = _fit(schema, columns)
+        if self._binary:
+            return Call("POST", f"{self._path}/transitions", headers={"content-type": SAFETENSORS},
+                        content=encode_safetensors(fitted))
+        return Call("POST", f"{self._path}/transitions", headers={"content-type": JSON},
+                    content=orjson.dumps({"columns": fitted}, option=orjson.OPT_SERIALIZE_NUMPY))
+
+    def _learn(self, info: BufferInfo) -> BufferInfo:
+        if info.schema is not None:
+            self.schema = info.schema
+        return info
+
+
+def _fit(schema: Schema, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cast columns to the schema's dtypes by the rules the service applies to JSON:
+    a number may become a float, an integer an integer that holds it, a bool a bool;
+    a fraction never becomes an integer, nor an integer a bool."""
+    try:
+        fitted, _ = conform(schema, DecodedBatch(columns, exact_dtypes=False))
+    except WireError as error:
+        raise InvalidRequest(error.status, error.code, error.message, field=error.field
+                             ) from None
+    return {name: np.ascontiguousarray(column) for name, column in fitted.items()}
+
+
+def _plainly_fits(schema: Schema, row: Row) -> bool:
+    """The common case, decided in a few microseconds: the schema's fields, shapes and
+    kinds of dtype. Anything else goes through `_fit`, which names the fault or
+    accepts a value that casts (an integer for a float field). Values themselves
+    (range, NaN) are checked with the batch, before it is sent."""
+    if row.keys() != schema.fields.keys():
+        return False
+    record = schema.record_dtype
+    for name, value in row.items():
+        field = record[name]
+        if value.dtype.kind != field.base.kind or value.shape != field.shape:
+            return False
+    return True
+
+
+def _infer(columns: dict[str, np.ndarray]) -> Schema:
+    """The schema rows imply: floats as float32, integers as int64, bools as bool."""
+    try:
+        return infer_schema(DecodedBatch(columns, exact_dtypes=False))
+    except WireError as error:
+        raise InvalidRequest(error.status, error.code, error.message, field=error.field
+                             ) from None
+
+
+def _binary_batch(response: httpx.Response) -> Batch:
+    tensors = dict(decode_safetensors(response.content).columns)
+    metadata = read_safetensors_metadata(response.content)
+    indices = tensors.pop(INDICES_TENSOR).astype(np.int64, copy=False)
+    return Batch(tensors, indices, size=int(metadata["size"]),
+                 total_inserted=int(metadata["total_inserted"]))
+
+
+def _json_batch(response: httpx.Response, schema: Schema | None) -> Batch:
+    if schema is None:
+        raise ValueError("the buffer has no schema to read the columns with")
+    document = orjson.loads(response.content)
+    columns = {name: np.asarray(values, dtype=schema.fields[name].numpy_dtype)
+               for name, values in document["columns"].items()}
+    return Batch(columns, np.asarray(document["indices"], dtype=np.int64),
+                 size=int(document["size"]), total_inserted=int(document["total_inserted"]))
+
+
+def _parse(adapter: TypeAdapter[T], response: httpx.Response) -> T:
+    _raise_for_error(response)
+    return _read(response, lambda answer: adapter.validate_json(answer.content))
+
+
+def _read(response: httpx.Response, reader: Callable[[httpx.Response], T]) -> T:
+    """Run `reader` on a successful answer; one the SDK cannot read is a ReplayError,
+    e.g. when the URL points at another HTTP service."""
+    try:
+        return reader(response)
+    except (KeyError, TypeError, ValueError) as error:
+        request = response.request
+        raise ReplayError(f"cannot read the answer to {request.method} {request.url.path}: "
+                          f"{error}") from error
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    if not response.is_success:
+        raise error_from_response(response)
+
+
+def _is_buffer_not_found(response: httpx.Response) -> bool:
+    return response.status_code == 404 and _error_body(response).get("error") == "buffer_not_found"
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def error_from_response(response: httpx.Response) -> ServiceError:
+    """The typed exception for an error answer, carrying the service's own words.
+
+    An answer that is not the service's JSON error body (a proxy's HTML page)
+    still maps by status, with its text as the message.
+    """
+    body = _error_body(response)
+    status = response.status_code
+    code = _text(body.get("error")) or f"http_{status}"
+    message = _text(body.get("message")) or response.text.strip()[:500] or response.reason_phrase
+    field = _text(body.get("field"))
+    if status == 503:
+        return ServiceUnavailable(status, code, message, field=field, body=body,
+                                  retry_after=_seconds(response.headers.get("retry-after")))
+    return _error_class(status, code)(status, code, message, field=field, body=body)
+
+
+def _error_class(status: int, code: str) -> type[ServiceError]:
+    if status == 409:
+        return NotEnoughTransitions if code == "not_enough_transitions" else Conflict
+    if status == 404:
+        # Any other 404 means the URL does not lead to this API at all.
+        return BufferNotFound if code == "buffer_not_found" else ServiceError
+    if status == 413:
+        return PayloadTooLarge
+    if status in (400, 406, 415, 422):
+        return InvalidRequest
+    return ServerError if status >= 500 else ServiceError
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _seconds(value: str | None) -> float | None:
+    """Retry-After in seconds; its other form, an HTTP date, is not worth parsing here."""
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def connection_failed(base_url: httpx.URL, error: httpx.TransportError) -> ConnectionFailed:
+    return ConnectionFailed(f"no answer from the replay service at {base_url}: "
+                            f"{str(error) or type(error).__name__}")

@@ -1,0 +1,106 @@
+"""The schema of a buffer: named fields, each a dtype and a per-transition shape.
+
+Every transition of a buffer has the same fields, so every transition packs into
+a fixed-width record. That is what lets the service keep a buffer as packed bytes
+in Redis and read any slot in O(1).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["BUFFER_NAME_PATTERN", "DQN_FIELDS", "DType", "FieldSpec", "Schema",
+           "FIELD_NAME_PATTERN"]
+
+DType = Literal[
+    "bool",
+    "uint8",
+    "int8",
+    "uint16",
+    "int16",
+    "uint32",
+    "int32",
+    "uint64",
+    "int64",
+    "float16",
+    "float32",
+    "float64",
+]
+
+# Field names become safetensors tensor names and JSON keys; names starting with
+# an underscore are kept for what the service adds itself (such as `_indices`).
+FIELD_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+# Buffer names appear in URLs and, inside a hash tag, in Redis keys: no '/', '{', '}' or ':'.
+BUFFER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+FieldName = Annotated[str, Field(pattern=FIELD_NAME_PATTERN)]
+Dimension = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+# The field names of a DQN transition, in the order `ReplayClient.store` takes them.
+DQN_FIELDS = ("obs", "action", "reward", "next_obs", "done")
+
+
+class FieldSpec(BaseModel):
+    """One field: its dtype and the shape of a single transition's value."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    dtype: DType
+    shape: Annotated[list[Dimension], Field(max_length=8)] = []
+    allow_nonfinite: bool = Field(
+        default=False,
+        description="Accept NaN and infinities (float fields only). Off by default: a NaN "
+        "reward stored once poisons every gradient step that samples it.",
+    )
+
+    @model_validator(mode="after")
+    def _nonfinite_only_for_floats(self) -> FieldSpec:
+        if self.allow_nonfinite and not self.dtype.startswith("float"):
+            raise ValueError(f"allow_nonfinite applies to float fields only, not {self.dtype}")
+        return self
+
+    @property
+    def numpy_dtype(self) -> np.dtype[np.generic]:
+        return np.dtype(self.dtype).newbyteorder("<")
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.numpy_dtype.itemsize * np.prod(self.shape, dtype=np.int64))
+
+
+class Schema(BaseModel):
+    """Named fields in record order."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    fields: Annotated[dict[FieldName, FieldSpec], Field(min_length=1, max_length=64)]
+
+    @cached_property
+    def record_dtype(self) -> np.dtype[np.void]:
+        """A packed (unaligned, little-endian) structured dtype: one record per transition."""
+        return np.dtype(
+            [(name, spec.numpy_dtype, tuple(spec.shape)) for name, spec in self.fields.items()]
+        )
+
+    @property
+    def record_size(self) -> int:
+        return self.record_dtype.itemsize
+
+    def pack(self, columns: dict[str, np.ndarray], count: int) -> bytes:
+        """Interleave validated columns into `count` fixed-width records."""
+        records = np.empty(count, dtype=self.record_dtype)
+        for name in self.fields:
+            records[name] = columns[name]
+        return records.tobytes()
+
+    def unpack(self, data: bytes) -> dict[str, np.ndarray]:
+        """Split packed records back into contiguous columns."""
+        records = np.frombuffer(data, dtype=self.record_dtype)
+        return {name: np.ascontiguousarray(records[name]) for name in self.fields}
+
+    def canonical_json(self) -> str:
+        """The stored form: equal schemas give equal strings."""
+        return self.model_dump_json()

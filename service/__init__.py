@@ -1,0 +1,1 @@
+"""The replay service: FastAPI routes over capped buffers kept in Redis."""

@@ -1,0 +1,63 @@
+"""Builds the FastAPI application; `replay serve` runs it under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from service.errors import install_error_handlers
+from service.routes import api_router
+from service.settings import Settings
+from service.storage.buffers import Buffers
+from service.storage.registry import BufferRegistry
+from service.storage.ring import Ring
+from service.storage.scripts import Scripts
+
+log = logging.getLogger("replay.service")
+
+
+def connect_redis(settings: Settings) -> Redis:
+    if not settings.redis_url:
+        raise RuntimeError("REPLAY_REDIS_URL is not set; `replay serve` starts a private Redis "
+                           "when it is left out")
+    # No transparent retries: a store retried after a dropped reply would be stored
+    # twice. A failed call answers 503 and the client decides; the broken
+    # connection is dropped, so the next request reconnects once Redis is back.
+    return Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s,
+                          socket_connect_timeout=settings.redis_timeout_s,
+                          retry=Retry(NoBackoff(), 0), health_check_interval=5)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect_redis(settings)
+        scripts = Scripts.register(redis)
+        registry = BufferRegistry(redis, scripts, segment_bytes=settings.segment_bytes,
+                                  max_buffers=settings.max_buffers)
+        app.state.settings = settings
+        app.state.redis = redis
+        app.state.buffers = Buffers(registry, Ring(scripts), max_batch=settings.max_batch)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    app = FastAPI(
+        title="replay-service",
+        summary="Experience replay for deep RL: capped buffers in Redis, store and sample "
+                "over HTTP.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(api_router)
+    return app

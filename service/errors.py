@@ -1,0 +1,151 @@
+"""Every error the service answers with, and the handlers that turn them into JSON.
+
+A response error is always `{"error": code, "message": text, "field": name or
+null, ...}`: the client SDK maps `error` to a typed exception, and a person reads
+`message`. No stack trace ever leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from client.codec import WireError
+
+log = logging.getLogger("replay.service")
+
+# Seconds a client should wait before retrying when Redis is unreachable.
+RETRY_AFTER_SECONDS = 1
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class BufferNotFound(ApiError):
+    status = 404
+    code = "buffer_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"buffer '{name}' does not exist; create it with PUT /buffers/{name}",
+                         field="name")
+
+
+class BufferConflict(ApiError):
+    status = 409
+    code = "buffer_conflict"
+
+
+class NotEnoughTransitions(ApiError):
+    status = 409
+    code = "not_enough_transitions"
+
+    def __init__(self, name: str, requested: int, size: int, with_replacement: bool) -> None:
+        how = "with" if with_replacement else "without"
+        super().__init__(
+            f"buffer '{name}' holds {size} transitions; cannot sample {requested} {how} "
+            "replacement", field="batch_size", size=size)
+
+
+class LimitExceeded(ApiError):
+    status = 422
+    code = "limit_exceeded"
+
+
+class TooManyBuffers(ApiError):
+    status = 409
+    code = "too_many_buffers"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NotAcceptable(ApiError):
+    status = 406
+    code = "not_acceptable"
+
+
+class StorageUnavailable(ApiError):
+    status = 503
+    code = "redis_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body = {"error": code, "message": message, "field": field, **extra}
+    return Response(orjson.dumps(body), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError) -> Response:
+        return error_response(error.status, error.code, error.message, error.field,
+                              error.headers(), **error.extra)
+
+    @app.exception_handler(WireError)
+    async def wire_error(_: Request, error: WireError) -> Response:
+        return error_response(error.status, error.code, error.message, error.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> Response:
+        first = error.errors()[0]
+        location = [str(part) for part in first["loc"] if part not in ("body", "query", "path")]
+        field = ".".join(location) or None
+        where = f"'{field}': " if field else ""
+        return error_response(422, "invalid_request", f"{where}{first['msg']}", field)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return error_response(error.status_code, code, str(error.detail),
+                              headers=dict(error.headers or {}))
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def redis_unreachable(_: Request, error: Exception) -> Response:
+        log.warning("Redis unreachable: %s", error)
+        unavailable = StorageUnavailable("Redis is unreachable; retry shortly")
+        return await api_error(_, unavailable)
+
+    @app.exception_handler(RedisResponseError)
+    async def redis_refused(_: Request, error: RedisResponseError) -> Response:
+        if str(error).startswith("OOM"):
+            return error_response(507, "redis_out_of_memory",
+                                  "Redis is out of memory (maxmemory); nothing was stored")
+        log.error("Redis refused a command: %s", error)
+        return error_response(500, "internal_error", "the storage refused the request")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> Response:
+        log.exception("unexpected error")
+        return error_response(500, "internal_error", "internal error; see the service log")

@@ -1,0 +1,99 @@
+"""Request and response bodies as the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from client.schema import Schema
+
+CARTPOLE_SCHEMA: dict[str, Any] = {
+    "fields": {
+        "obs": {"dtype": "float32", "shape": [4]},
+        "action": {"dtype": "int64", "shape": []},
+        "reward": {"dtype": "float32", "shape": []},
+        "next_obs": {"dtype": "float32", "shape": [4]},
+        "done": {"dtype": "bool", "shape": []},
+    }
+}
+
+
+class BufferSpec(BaseModel):
+    """What `PUT /buffers/{name}` creates."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", populate_by_name=True,
+        json_schema_extra={"examples": [{"capacity": 100_000, "schema": CARTPOLE_SCHEMA},
+                                        {"capacity": 50_000}]})
+
+    capacity: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Slots in the ring; the service default when left out.")
+    buffer_schema: Schema | None = Field(
+        default=None, alias="schema",
+        description="Fields with dtype and shape; left out, the first store sets it.")
+
+
+class SizeInfo(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"size": 2048, "capacity": 100_000, "total_inserted": 2048, "total_sampled": 65_536}]})
+
+    size: int = Field(description="Transitions held now: at most the capacity.")
+    capacity: int
+    total_inserted: int = Field(description="Transitions stored since creation, overwritten "
+                                "ones included.")
+    total_sampled: int = Field(description="Transitions handed out by sample since creation.")
+
+
+class BufferInfo(SizeInfo):
+    model_config = ConfigDict(serialize_by_alias=True, json_schema_extra={"examples": [
+        {"name": "cartpole", "schema": CARTPOLE_SCHEMA, "created_at": 1795534359.05,
+         "size": 2048, "capacity": 100_000, "total_inserted": 2048, "total_sampled": 65_536}]})
+
+    name: str
+    buffer_schema: Schema | None = Field(alias="schema")
+    created_at: float = Field(description="Unix time of creation.")
+
+
+class BufferList(BaseModel):
+    buffers: list[BufferInfo]
+
+
+class StoreReply(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"stored": 256, "first_slot": 1792, "size": 2048, "capacity": 100_000,
+         "total_inserted": 2048}]})
+
+    stored: int = Field(description="Transitions stored by this request.")
+    first_slot: int = Field(description="Slot of the first one; the rest follow it, wrapping "
+                            "at the capacity.")
+    size: int
+    capacity: int
+    total_inserted: int
+
+
+class SampleReply(BaseModel):
+    """The JSON form of a sample; `Accept: application/x-safetensors` gets the same
+    columns as tensors, the slots as the tensor `_indices`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"size": 2048, "total_inserted": 2048, "indices": [17, 1203],
+         "columns": {"obs": [[0.01, -0.02, 0.03, 0.04], [0.1, 0.2, -0.1, 0.0]], "action": [1, 0],
+                     "reward": [1.0, 1.0], "next_obs": [[0.02, 0.17, 0.03, -0.25],
+                                                        [0.1, 0.4, -0.1, -0.3]],
+                     "done": [False, True]}}]})
+
+    size: int
+    total_inserted: int
+    indices: list[int] = Field(description="The slot each transition was read from.")
+    columns: dict[str, list[Any]]
+
+
+class ErrorReply(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": "invalid_shape", "field": "obs",
+         "message": "field 'obs': expected shape [4] per transition, got [3]"}]})
+
+    error: str = Field(description="A stable code, e.g. invalid_shape or buffer_not_found.")
+    message: str
+    field: str | None = Field(description="The field, parameter or key at fault, if any.")

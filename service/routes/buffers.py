@@ -1,0 +1,79 @@
+"""Buffers as resources: create, inspect, list, delete, and their size."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+from starlette.responses import Response
+
+from service.deps import BufferName, BuffersDep, SettingsDep
+from service.errors import ApiError, LimitExceeded
+from service.models import BufferInfo, BufferList, BufferSpec, ErrorReply, SizeInfo
+
+router = APIRouter(prefix="/buffers", tags=["buffers"])
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorReply} for code in (404, 409, 422, 503)}
+
+
+@router.put("/{name}", status_code=201, response_model=BufferInfo, responses={
+    200: {"model": BufferInfo, "description": "An identical buffer already exists"}, **ERRORS})
+async def create_buffer(name: BufferName, buffers: BuffersDep, settings: SettingsDep,
+                        response: Response,
+                        spec: Annotated[BufferSpec | None, Body()] = None) -> BufferInfo:
+    """Create a buffer. Idempotent: the same request again answers 200; a buffer of the
+    same name with another capacity or schema answers 409. Capacity and schema left out
+    match any existing buffer (and take the default, and the first store's, when new)."""
+    spec = spec or BufferSpec()
+    if spec.capacity is not None and spec.capacity > settings.max_capacity:
+        raise LimitExceeded(f"capacity {spec.capacity} is over the limit of "
+                            f"{settings.max_capacity} (REPLAY_MAX_CAPACITY)", field="capacity")
+    schema = spec.buffer_schema
+    if schema is not None and schema.record_size > settings.max_record_bytes:
+        raise LimitExceeded(f"one transition would take {schema.record_size} bytes; the limit is "
+                       f"{settings.max_record_bytes} (REPLAY_MAX_RECORD_BYTES)", field="schema")
+    _, created = await buffers.registry.create(name, spec.capacity, schema,
+                                               default_capacity=settings.default_capacity)
+    if not created:
+        response.status_code = 200
+    return await _info(buffers, name)
+
+
+@router.get("", response_model=BufferList)
+async def list_buffers(buffers: BuffersDep) -> BufferList:
+    infos = []
+    for name in await buffers.registry.names():
+        try:
+            infos.append(await _info(buffers, name))
+        except ApiError:  # deleted while listing
+            continue
+    return BufferList(buffers=infos)
+
+
+@router.get("/{name}", response_model=BufferInfo, responses=ERRORS)
+async def get_buffer(name: BufferName, buffers: BuffersDep) -> BufferInfo:
+    """Capacity, schema and counters of one buffer."""
+    return await _info(buffers, name)
+
+
+@router.get("/{name}/size", response_model=SizeInfo, responses=ERRORS)
+async def buffer_size(name: BufferName, buffers: BuffersDep) -> SizeInfo:
+    """Size, capacity, total inserted and total sampled, read in one call."""
+    counters = await buffers.registry.counters(name)
+    return SizeInfo(size=counters.size, capacity=counters.capacity,
+                    total_inserted=counters.total_inserted, total_sampled=counters.total_sampled)
+
+
+@router.delete("/{name}", status_code=204, responses=ERRORS)
+async def delete_buffer(name: BufferName, buffers: BuffersDep) -> Response:
+    """Delete a buffer and every transition in it."""
+    await buffers.registry.delete(name)
+    return Response(status_code=204)
+
+
+async def _info(buffers: BuffersDep, name: str) -> BufferInfo:
+    meta = await buffers.registry.get(name, fresh=True)
+    counters = await buffers.registry.counters(name)
+    return BufferInfo(name=name, schema=meta.schema, created_at=meta.created_at,
+                      size=counters.size, capacity=counters.capacity,
+                      total_inserted=counters.total_inserted,
+                      total_sampled=counters.total_sampled)

@@ -1,0 +1,25 @@
+"""Liveness and readiness, for orchestrators and load balancers."""
+
+from fastapi import APIRouter
+from redis.exceptions import RedisError
+
+from service.deps import RedisDep
+from service.errors import StorageUnavailable
+from service.models import ErrorReply
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Redis answers: the service can store and sample",
+            responses={503: {"model": ErrorReply, "description": "Redis is unreachable"}})
+async def readyz(redis: RedisDep) -> dict[str, str]:
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as error:
+        raise StorageUnavailable(f"Redis does not answer: {error}") from None
+    return {"status": "ready"}

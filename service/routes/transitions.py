@@ -1,0 +1,71 @@
+"""The hot path: store transitions into a buffer and sample minibatches out of it."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
+from client.codec import JSON, SAFETENSORS
+from service.bodies import decode_transitions, read_body, sample_response, wants_binary
+from service.deps import BufferName, BuffersDep, SettingsDep
+from service.errors import LimitExceeded
+from service.models import ErrorReply, SampleReply, StoreReply
+
+router = APIRouter(prefix="/buffers/{name}", tags=["transitions"])
+
+_ONE = {"obs": [0.01, -0.02, 0.03, 0.04], "action": 1, "reward": 1.0,
+        "next_obs": [0.02, 0.17, 0.03, -0.25], "done": False}
+_STORE_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        JSON: {
+            "schema": {"type": "object", "description": 'One of {"transition": {field: value}}, '
+                       '{"transitions": [{field: value}, ...]} or {"columns": {field: [value, '
+                       '...]}}.'},
+            "examples": {
+                "one": {"summary": "One transition", "value": {"transition": _ONE}},
+                "rows": {"summary": "A batch as rows", "value": {"transitions": [_ONE, _ONE]}},
+                "columns": {"summary": "A batch as columns", "value": {"columns": {
+                    name: [value, value] for name, value in _ONE.items()}}},
+            },
+        },
+        SAFETENSORS: {"schema": {"type": "string", "format": "binary",
+                                 "description": "One tensor per field, batch dimension first, "
+                                 "dtypes exactly as in the schema."}},
+    },
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorReply} for code in (400, 404, 406, 409, 413, 415, 422, 503)}
+
+
+@router.post("/transitions", response_model=StoreReply, responses=_ERRORS,
+             openapi_extra={"requestBody": _STORE_BODY})
+async def store(name: BufferName, request: Request, buffers: BuffersDep, settings: SettingsDep,
+                content_type: Annotated[str | None, Header()] = None) -> StoreReply:
+    """Store one transition or a batch, in one atomic step. When the buffer is full the
+    oldest transitions are overwritten first. A buffer created without a schema takes the
+    one this first store implies."""
+    body = await read_body(request, settings.max_body_bytes)
+    stored = await buffers.store(name, decode_transitions(content_type, body))
+    return StoreReply(stored=stored.count, first_slot=stored.inserted.first_slot,
+                      size=stored.inserted.size, capacity=stored.capacity,
+                      total_inserted=stored.inserted.total_inserted)
+
+
+@router.get("/sample", responses={
+    200: {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
+        "type": "string", "format": "binary"}}}}, **_ERRORS})
+async def sample(name: BufferName, buffers: BuffersDep, settings: SettingsDep,
+                 batch_size: Annotated[int, Query(ge=1, examples=[64])],
+                 replace: Annotated[bool, Query(
+                     description="Sample with replacement (the default); false draws distinct "
+                     "slots within the batch.")] = True,
+                 accept: Annotated[str | None, Header()] = None) -> Response:
+    """Draw `batch_size` transitions uniformly at random. JSON by default; send
+    `Accept: application/x-safetensors` for tensors."""
+    if batch_size > settings.max_sample:
+        raise LimitExceeded(f"batch_size {batch_size} is over the limit of {settings.max_sample} "
+                       "(REPLAY_MAX_SAMPLE)", field="batch_size")
+    binary = wants_binary(accept)
+    batch = await buffers.sample(name, batch_size, with_replacement=replace)
+    return sample_response(batch, binary)

@@ -1,0 +1,38 @@
+"""Service settings, read from `REPLAY_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REPLAY_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis to keep buffers in, e.g. redis://:password@host:6379/0. Unset: "
+        "`replay serve` starts a private redis-server with its data under data_dir.")
+    data_dir: Path = Field(default=Path("replay-data"),
+                           description="Where the private Redis keeps its append-only file.")
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+
+    default_capacity: int = Field(default=100_000, ge=1,
+                                  description="Capacity of a buffer created without one.")
+    max_capacity: int = Field(default=50_000_000, ge=1)
+    max_buffers: int = Field(default=1_000, ge=1)
+    max_batch: int = Field(default=65_536, ge=1, description="Transitions in one store.")
+    max_sample: int = Field(default=65_536, ge=1, description="Transitions in one sample.")
+    max_body_bytes: int = Field(default=256 * MiB, ge=1024,
+                                description="Largest request body accepted (413 beyond).")
+    max_record_bytes: int = Field(default=16 * MiB, ge=1,
+                                  description="Largest single transition a schema may describe.")
+    segment_bytes: int = Field(default=64 * MiB, ge=1024, le=512 * MiB,
+                               description="Bytes per Redis string a ring is split into.")
+    redis_timeout_s: float = Field(default=5.0, gt=0)

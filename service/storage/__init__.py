@@ -1,0 +1,1 @@
+"""Where buffers live: Redis keys, Lua scripts, and the operations built on them."""

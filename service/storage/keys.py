@@ -1,0 +1,13 @@
+"""Redis key names. One buffer's keys share the hash tag `{name}`, so a Redis
+Cluster keeps a buffer on one node (its Lua scripts need that) and spreads
+buffers across nodes."""
+
+REGISTRY = "replay:buffers"
+
+
+def meta(name: str) -> str:
+    return f"replay:{{{name}}}:meta"
+
+
+def segment(name: str, index: int) -> str:
+    return f"replay:{{{name}}}:seg:{index}"

@@ -1,0 +1,129 @@
+"""Creating, finding, listing and deleting buffers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from client.schema import Schema
+from service.errors import BufferConflict, BufferNotFound, TooManyBuffers
+from service.storage import keys
+from service.storage.meta import BufferMeta, Counters, slots_per_segment
+from service.storage.scripts import Scripts
+
+_STALE = 2
+
+
+class StaleMeta(Exception):
+    """The buffer was deleted and re-created since this process cached it."""
+
+
+class BufferRegistry:
+    """Buffer metadata in Redis, cached in-process.
+
+    The metadata of a buffer never changes once its schema is set, so the hot
+    path reads it from the cache; the incarnation check in every script catches
+    the one way it can go stale (delete and re-create elsewhere).
+    """
+
+    def __init__(self, redis: Redis, scripts: Scripts, *, segment_bytes: int, max_buffers: int):
+        self._redis = redis
+        self._scripts = scripts
+        self._segment_bytes = segment_bytes
+        self._max_buffers = max_buffers
+        self._cache: dict[str, BufferMeta] = {}
+
+    async def create(self, name: str, capacity: int | None, schema: Schema | None, *,
+                     default_capacity: int) -> tuple[BufferMeta, bool]:
+        """Create a buffer, or accept an existing one that matches; True if created.
+
+        Left out (None), capacity and schema match whatever an existing buffer has.
+        """
+        if await self._redis.scard(keys.REGISTRY) >= self._max_buffers and not await self._exists(
+                name):
+            raise TooManyBuffers(f"the service holds {self._max_buffers} buffers, its limit; "
+                                 "delete one or raise REPLAY_MAX_BUFFERS")
+        new_capacity = capacity or default_capacity
+        created = await self._scripts.create(
+            keys=[keys.meta(name)],
+            args=[secrets.token_hex(8), new_capacity, schema.canonical_json() if schema else "",
+                  schema.record_size if schema else 0,
+                  slots_per_segment(schema, new_capacity, self._segment_bytes), time.time()])
+        await self._redis.sadd(keys.REGISTRY, name)
+        meta = await self.get(name, fresh=True)
+        if created:
+            return meta, True
+        if capacity is not None and meta.capacity != capacity:
+            raise BufferConflict(f"buffer '{name}' exists with capacity {meta.capacity}, not "
+                                 f"{capacity}; delete it first to change it", field="capacity")
+        if schema is not None:
+            if meta.schema is None:
+                meta = await self.adopt_schema(meta, schema)
+            if meta.schema != schema:
+                raise BufferConflict(f"buffer '{name}' exists with another schema: "
+                                     f"{meta.schema.canonical_json() if meta.schema else None}",
+                                     field="schema")
+        return meta, False
+
+    async def get(self, name: str, *, fresh: bool = False) -> BufferMeta:
+        if not fresh and name in self._cache:
+            return self._cache[name]
+        fields = cast(dict[bytes, bytes], await self._redis.hgetall(keys.meta(name)))
+        if not fields:
+            self._cache.pop(name, None)
+            raise BufferNotFound(name)
+        meta = BufferMeta.from_hash(name, fields)
+        self._cache[name] = meta
+        return meta
+
+    def forget(self, name: str) -> None:
+        self._cache.pop(name, None)
+
+    async def adopt_schema(self, meta: BufferMeta, schema: Schema) -> BufferMeta:
+        """Set the schema of a buffer created without one; the first writer wins."""
+        status, *_ = await self._scripts.adopt_schema(
+            keys=[meta.meta_key],
+            args=[meta.incarnation, schema.canonical_json(), schema.record_size,
+                  slots_per_segment(schema, meta.capacity, self._segment_bytes)])
+        if status == _STALE:
+            raise StaleMeta
+        return await self.get(meta.name, fresh=True)
+
+    async def delete(self, name: str) -> None:
+        """Remove the metadata and every segment in one transaction.
+
+        WATCH makes the deletion start over if a first store adopts a schema (and
+        so changes the segment layout) between reading the metadata and deleting.
+        """
+        async def unlink_all(pipe: Pipeline) -> None:
+            fields = cast(dict[bytes, bytes], await pipe.hgetall(keys.meta(name)))
+            if not fields:
+                raise BufferNotFound(name)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.unlink(*BufferMeta.from_hash(name, fields).script_keys)
+            pipe.srem(keys.REGISTRY, name)
+
+        try:
+            await self._redis.transaction(unlink_all, keys.meta(name))
+        finally:
+            self.forget(name)
+
+    async def names(self) -> list[str]:
+        members = cast(set[bytes], await self._redis.smembers(keys.REGISTRY))
+        return sorted(member.decode() for member in members)
+
+    async def counters(self, name: str) -> Counters:
+        capacity, inserted, sampled = cast(list[bytes | None], await self._redis.hmget(
+            keys.meta(name), ["capacity", "total_inserted", "total_sampled"]))
+        if capacity is None:
+            raise BufferNotFound(name)
+        assert inserted is not None and sampled is not None  # created with the capacity
+        return Counters(capacity=int(capacity), size=min(int(inserted), int(capacity)),
+                        total_inserted=int(inserted), total_sampled=int(sampled))
+
+    async def _exists(self, name: str) -> bool:
+        return bool(await self._redis.exists(keys.meta(name)))
