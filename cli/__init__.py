@@ -2,12 +2,14 @@
 
 import typer
 
-from cli import serve
+from cli import collect, demo, serve
 
 app = typer.Typer(name="replay", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False,
                   help="Experience replay for deep RL: capped buffers in Redis behind HTTP.")
 app.command("serve")(serve.serve)
+app.command("collect")(collect.collect)
+app.command("demo")(demo.demo)
 
 
 @app.callback()

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+from cli.logs import setup_logging
 from service.redis_server import RedisServer
 from service.settings import Settings
 
@@ -38,7 +39,7 @@ def serve(
         "host": host, "port": port, "workers": workers, "redis_url": redis_url,
         "data_dir": data_dir}.items() if value is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    setup_logging()
     with ExitStack() as stack:
         if not settings.redis_url:
             private = stack.enter_context(RedisServer(settings.data_dir))

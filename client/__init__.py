@@ -22,7 +22,7 @@ from client.errors import (
     ServiceError,
     ServiceUnavailable,
 )
-from client.results import Batch, BufferInfo, SizeInfo, StoreResult
+from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
 from client.schema import FieldSpec, Schema
 from client.sync_client import ReplayClient
 
@@ -33,6 +33,8 @@ __all__ = [
     "BufferNotFound",
     "Conflict",
     "ConnectionFailed",
+    "Episode",
+    "EpisodePage",
     "FieldSpec",
     "InvalidRequest",
     "NotEnoughTransitions",
@@ -45,4 +47,5 @@ __all__ = [
     "ServiceUnavailable",
     "SizeInfo",
     "StoreResult",
+    "Weights",
 ]

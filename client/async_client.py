@@ -4,17 +4,26 @@ already run an event loop."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
 
 import httpx
+import numpy as np
 from numpy.typing import ArrayLike
 
 from client.errors import ReplayError
 from client.pending import PendingRows, rows_to_columns
 from client.protocol import BufferProtocol, Call, Flow, connection_failed
-from client.results import Batch, BufferInfo, SizeInfo, StoreResult
+from client.results import (
+    Batch,
+    BufferInfo,
+    Episode,
+    EpisodePage,
+    SizeInfo,
+    StoreResult,
+    Weights,
+)
 from client.schema import DQN_FIELDS, Schema
 
 __all__ = ["AsyncReplayClient"]
@@ -71,8 +80,22 @@ class AsyncReplayClient:
         async with self._send_lock:
             return await self._send_pending()
 
-    async def sample(self, batch_size: int, *, replace: bool = True) -> Batch:
-        return await self._run(self._protocol.sample(batch_size, replace))
+    async def sample(self, batch_size: int, *, num_batches: int | None = None,
+                     replace: bool = True) -> Batch:
+        return await self._run(self._protocol.sample(batch_size, replace, num_batches))
+
+    async def publish_weights(self, tensors: Mapping[str, np.ndarray],
+                              metadata: Mapping[str, str] | None = None) -> int:
+        return await self._run(self._protocol.publish_weights(tensors, metadata))
+
+    async def fetch_weights(self, held: Weights | None = None) -> Weights | None:
+        return await self._run(self._protocol.fetch_weights(held))
+
+    async def record_episodes(self, episodes: Sequence[Episode]) -> None:
+        await self._run(self._protocol.record_episodes(list(episodes)))
+
+    async def episodes(self, after: str = "0", limit: int = 1_000) -> EpisodePage:
+        return await self._run(self._protocol.episodes(after, limit))
 
     async def size(self) -> SizeInfo:
         """The service's counters; rows still pending here are not counted."""

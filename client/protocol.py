@@ -46,7 +46,7 @@ from client.errors import (
     ServiceUnavailable,
 )
 from client.pending import Row, copy_row
-from client.results import Batch, BufferInfo, SizeInfo, StoreResult
+from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
 from client.schema import BUFFER_NAME_PATTERN, Schema
 
 __all__ = ["BufferProtocol", "Call", "Flow", "connection_failed", "error_from_response"]
@@ -137,9 +137,12 @@ class BufferProtocol:
         _raise_for_error(response)
         self.schema = self._settled = None
 
-    def sample(self, batch_size: int, replace: bool) -> Flow[Batch]:
+    def sample(self, batch_size: int, replace: bool, num_batches: int | None = None
+               ) -> Flow[Batch]:
         params: dict[str, str | int] = {"batch_size": batch_size,
                                         "replace": "true" if replace else "false"}
+        if num_batches is not None:
+            params["num_batches"] = num_batches
         response = yield Call("GET", f"{self._path}/sample", params=params,
                               headers={"accept": SAFETENSORS if self._binary else JSON})
         _raise_for_error(response)
@@ -147,6 +150,40 @@ class BufferProtocol:
             return _read(response, _binary_batch)
         schema = self.schema or (yield from self.info()).schema
         return _read(response, lambda answer: _json_batch(answer, schema))
+
+    def publish_weights(self, tensors: Mapping[str, np.ndarray],
+                        metadata: Mapping[str, str] | None) -> Flow[int]:
+        """Publish weights as safetensors; returns the new version number."""
+        body = encode_safetensors({name: np.ascontiguousarray(value)
+                                   for name, value in tensors.items()}, dict(metadata or {}))
+        response = yield Call("PUT", f"{self._path}/weights",
+                              headers={"content-type": SAFETENSORS}, content=body)
+        _raise_for_error(response)
+        return _read(response, lambda answer: int(orjson.loads(answer.content)["version"]))
+
+    def fetch_weights(self, held: Weights | None) -> Flow[Weights | None]:
+        """The newest weights, or None when `held` is still the newest or none exist yet."""
+        headers = {"if-none-match": f'"{held.etag}"'} if held is not None else {}
+        response = yield Call("GET", f"{self._path}/weights", headers=headers)
+        if response.status_code == 304 or (
+                response.status_code == 404
+                and _error_body(response).get("error") == "weights_not_found"):
+            return None
+        _raise_for_error(response)
+        return _read(response, _weights)
+
+    def record_episodes(self, episodes: list[Episode]) -> Flow[None]:
+        document = {"episodes": [{"return": item.episode_return, "length": item.length,
+                                  "source": item.source} for item in episodes]}
+        response = yield Call("POST", f"{self._path}/episodes", headers={"content-type": JSON},
+                              content=orjson.dumps(document))
+        _raise_for_error(response)
+
+    def episodes(self, after: str, limit: int) -> Flow[EpisodePage]:
+        response = yield Call("GET", f"{self._path}/episodes",
+                              params={"after": after, "limit": limit})
+        _raise_for_error(response)
+        return _read(response, _episode_page)
 
     def store(self, columns: Mapping[str, ArrayLike]) -> Flow[StoreResult]:
         """Store one batch; the first store creates the buffer if it is missing.
@@ -250,6 +287,22 @@ def _json_batch(response: httpx.Response, schema: Schema | None) -> Batch:
                for name, values in document["columns"].items()}
     return Batch(columns, np.asarray(document["indices"], dtype=np.int64),
                  size=int(document["size"]), total_inserted=int(document["total_inserted"]))
+
+
+def _weights(response: httpx.Response) -> Weights:
+    return Weights(tensors=dict(decode_safetensors(response.content).columns),
+                   metadata=read_safetensors_metadata(response.content),
+                   version=int(response.headers["x-replay-weights-version"]),
+                   etag=response.headers["etag"].strip('"'))
+
+
+def _episode_page(response: httpx.Response) -> EpisodePage:
+    document = orjson.loads(response.content)
+    return EpisodePage(
+        episodes=[Episode(episode_return=float(item["return"]), length=int(item["length"]),
+                          source=str(item["source"]), id=str(item["id"]))
+                  for item in document["episodes"]],
+        last_id=str(document["last_id"]))
 
 
 def _parse(adapter: TypeAdapter[T], response: httpx.Response) -> T:

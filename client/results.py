@@ -9,7 +9,7 @@ import numpy as np
 
 from client.schema import Schema
 
-__all__ = ["Batch", "BufferInfo", "SizeInfo", "StoreResult"]
+__all__ = ["Batch", "BufferInfo", "Episode", "EpisodePage", "SizeInfo", "StoreResult", "Weights"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,35 @@ class Batch(Mapping[str, np.ndarray]):
         fields = ", ".join(f"{name}: {column.dtype}{list(column.shape)}"
                            for name, column in self._columns.items())
         return f"Batch({fields}; size={self.size}, total_inserted={self.total_inserted})"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """One published version of a policy's weights.
+
+    Pass it back to `fetch_weights` to be sent only a newer version: the service
+    compares `etag` and answers without a body while it is still the newest.
+    """
+
+    tensors: dict[str, np.ndarray]
+    metadata: dict[str, str]
+    version: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A finished episode as a collector reported it; `id` orders them."""
+
+    episode_return: float
+    length: int
+    source: str
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class EpisodePage:
+    """Episodes after some id, oldest first; pass `last_id` to read only newer ones."""
+
+    episodes: list[Episode]
+    last_id: str

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
 
 import httpx
+import numpy as np
 from numpy.typing import ArrayLike
 
 from client.errors import ReplayError
 from client.pending import PendingRows, rows_to_columns
 from client.protocol import BufferProtocol, Call, Flow, connection_failed
-from client.results import Batch, BufferInfo, SizeInfo, StoreResult
+from client.results import (
+    Batch,
+    BufferInfo,
+    Episode,
+    EpisodePage,
+    SizeInfo,
+    StoreResult,
+    Weights,
+)
 from client.schema import DQN_FIELDS, Schema
 
 __all__ = ["ReplayClient"]
@@ -86,9 +95,32 @@ class ReplayClient:
         with self._send_lock:
             return self._send_pending()
 
-    def sample(self, batch_size: int, *, replace: bool = True) -> Batch:
-        """Draw `batch_size` transitions uniformly; `replace=False` draws distinct slots."""
-        return self._run(self._protocol.sample(batch_size, replace))
+    def sample(self, batch_size: int, *, num_batches: int | None = None,
+               replace: bool = True) -> Batch:
+        """Draw `batch_size` transitions uniformly; `replace=False` draws distinct slots.
+
+        With `num_batches`, draw that many minibatches in one request: every field
+        then has shape [num_batches, batch_size, ...], as do the indices.
+        """
+        return self._run(self._protocol.sample(batch_size, replace, num_batches))
+
+    def publish_weights(self, tensors: Mapping[str, np.ndarray],
+                        metadata: Mapping[str, str] | None = None) -> int:
+        """Publish policy weights for collectors to fetch; returns the new version."""
+        return self._run(self._protocol.publish_weights(tensors, metadata))
+
+    def fetch_weights(self, held: Weights | None = None) -> Weights | None:
+        """The newest published weights; None while `held` is still the newest (the
+        service then sends no body) or while none are published."""
+        return self._run(self._protocol.fetch_weights(held))
+
+    def record_episodes(self, episodes: Sequence[Episode]) -> None:
+        """Report finished episodes, so the trainer and people can follow progress."""
+        self._run(self._protocol.record_episodes(list(episodes)))
+
+    def episodes(self, after: str = "0", limit: int = 1_000) -> EpisodePage:
+        """Episodes reported after the id `after`, oldest first."""
+        return self._run(self._protocol.episodes(after, limit))
 
     def __len__(self) -> int:
         """Transitions the service holds; rows still pending here are not counted."""

@@ -15,9 +15,11 @@ from service.errors import install_error_handlers
 from service.routes import api_router
 from service.settings import Settings
 from service.storage.buffers import Buffers
+from service.storage.episodes import EpisodeLog
 from service.storage.registry import BufferRegistry
 from service.storage.ring import Ring
 from service.storage.scripts import Scripts
+from service.storage.weights import WeightsStore
 
 log = logging.getLogger("replay.service")
 
@@ -46,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.redis = redis
         app.state.buffers = Buffers(registry, Ring(scripts), max_batch=settings.max_batch)
+        app.state.weights = WeightsStore(scripts)
+        app.state.episodes = EpisodeLog(redis)
         try:
             yield
         finally:

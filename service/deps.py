@@ -8,6 +8,8 @@ from redis.asyncio import Redis
 from client.schema import BUFFER_NAME_PATTERN
 from service.settings import Settings
 from service.storage.buffers import Buffers
+from service.storage.episodes import EpisodeLog
+from service.storage.weights import WeightsStore
 
 
 def _settings(request: Request) -> Settings:
@@ -25,9 +27,21 @@ def _buffers(request: Request) -> Buffers:
     return buffers
 
 
+def _weights(request: Request) -> WeightsStore:
+    weights: WeightsStore = request.app.state.weights
+    return weights
+
+
+def _episodes(request: Request) -> EpisodeLog:
+    episodes: EpisodeLog = request.app.state.episodes
+    return episodes
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
 BuffersDep = Annotated[Buffers, Depends(_buffers)]
+WeightsDep = Annotated[WeightsStore, Depends(_weights)]
+EpisodesDep = Annotated[EpisodeLog, Depends(_episodes)]
 BufferName = Annotated[str, Path(
     pattern=BUFFER_NAME_PATTERN, examples=["cartpole"],
     description="Letters, digits, '_', '.' and '-', starting with a letter or digit.")]

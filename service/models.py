@@ -89,6 +89,43 @@ class SampleReply(BaseModel):
     columns: dict[str, list[Any]]
 
 
+class WeightsReply(BaseModel):
+    version: int = Field(description="Counts publications: 1 for the first.")
+    etag: str = Field(description="Send it as If-None-Match to fetch only newer weights.")
+
+
+class EpisodeResult(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True,
+                              serialize_by_alias=True)
+
+    episode_return: float = Field(alias="return", allow_inf_nan=False,
+                                  description="Undiscounted sum of rewards.")
+    length: Annotated[int, Field(ge=0)]
+    source: Annotated[str, Field(max_length=128)] = Field(
+        default="", description="Who ran it, e.g. a collector's name.")
+
+
+class EpisodeReport(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [
+        {"episodes": [{"return": 187.0, "length": 187, "source": "collector-0"}]}]})
+
+    episodes: Annotated[list[EpisodeResult], Field(min_length=1, max_length=1_000)]
+
+
+class EpisodesRecorded(BaseModel):
+    recorded: int
+    last_id: str
+
+
+class LoggedEpisode(EpisodeResult):
+    id: str = Field(description="Stream id: increasing, usable as `after`.")
+
+
+class EpisodeList(BaseModel):
+    episodes: list[LoggedEpisode]
+    last_id: str = Field(description="Pass as `after` to get only newer episodes.")
+
+
 class ErrorReply(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"error": "invalid_shape", "field": "obs",

@@ -2,9 +2,11 @@
 
 from fastapi import APIRouter
 
-from service.routes import buffers, health, transitions
+from service.routes import buffers, episodes, health, transitions, weights
 
 api_router = APIRouter()
 api_router.include_router(health.router)
 api_router.include_router(buffers.router)
 api_router.include_router(transitions.router)
+api_router.include_router(weights.router)
+api_router.include_router(episodes.router)

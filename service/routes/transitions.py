@@ -57,15 +57,21 @@ async def store(name: BufferName, request: Request, buffers: BuffersDep, setting
         "type": "string", "format": "binary"}}}}, **_ERRORS})
 async def sample(name: BufferName, buffers: BuffersDep, settings: SettingsDep,
                  batch_size: Annotated[int, Query(ge=1, examples=[64])],
+                 num_batches: Annotated[int | None, Query(ge=1, examples=[128], description=(
+                     "Draw this many minibatches in one request: every column then has "
+                     "shape [num_batches, batch_size, ...]. A learner doing many gradient "
+                     "steps per round saves a round trip per minibatch."))] = None,
                  replace: Annotated[bool, Query(
                      description="Sample with replacement (the default); false draws distinct "
-                     "slots within the batch.")] = True,
+                     "slots within each minibatch.")] = True,
                  accept: Annotated[str | None, Header()] = None) -> Response:
     """Draw `batch_size` transitions uniformly at random. JSON by default; send
     `Accept: application/x-safetensors` for tensors."""
-    if batch_size > settings.max_sample:
-        raise LimitExceeded(f"batch_size {batch_size} is over the limit of {settings.max_sample} "
-                       "(REPLAY_MAX_SAMPLE)", field="batch_size")
+    if batch_size * (num_batches or 1) > settings.max_sample:
+        field = "num_batches" if num_batches else "batch_size"
+        raise LimitExceeded(f"{batch_size * (num_batches or 1)} transitions in one sample is "
+                            f"over the limit of {settings.max_sample} (REPLAY_MAX_SAMPLE)",
+                            field=field)
     binary = wants_binary(accept)
-    batch = await buffers.sample(name, batch_size, with_replacement=replace)
+    batch = await buffers.sample(name, batch_size, num_batches, with_replacement=replace)
     return sample_response(batch, binary)

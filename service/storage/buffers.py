@@ -56,15 +56,24 @@ class Buffers:
 
         return await self._on_current(name, store_into)
 
-    async def sample(self, name: str, count: int, *, with_replacement: bool) -> SampledBatch:
+    async def sample(self, name: str, batch_size: int, num_batches: int | None, *,
+                     with_replacement: bool) -> SampledBatch:
+        """One minibatch, columns shaped [batch_size, ...]; or, with `num_batches`, that
+        many in one round trip, shaped [num_batches, batch_size, ...]."""
         async def sample_from(meta: BufferMeta) -> SampledBatch:
-            sampled = await self._ring.sample(meta, count, with_replacement=with_replacement,
+            sampled = await self._ring.sample(meta, batch_size, num_batches or 1,
+                                              with_replacement=with_replacement,
                                               seed=self._seeds.getrandbits(31))
             if meta.schema is None:  # cached before another replica's first store
                 meta = await self.registry.get(name, fresh=True)
             assert meta.schema is not None
-            return SampledBatch(columns=meta.schema.unpack(sampled.records),
-                                slots=sampled.slots, size=sampled.size,
+            columns, slots = meta.schema.unpack(sampled.records), sampled.slots
+            if num_batches is not None:
+                lead = (num_batches, batch_size)
+                columns = {key: value.reshape(lead + value.shape[1:])
+                           for key, value in columns.items()}
+                slots = slots.reshape(lead)
+            return SampledBatch(columns=columns, slots=slots, size=sampled.size,
                                 total_inserted=sampled.total_inserted)
 
         return await self._on_current(name, sample_from)

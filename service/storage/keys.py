@@ -11,3 +11,11 @@ def meta(name: str) -> str:
 
 def segment(name: str, index: int) -> str:
     return f"replay:{{{name}}}:seg:{index}"
+
+
+def weights(name: str) -> str:
+    return f"replay:{{{name}}}:weights"
+
+
+def episodes(name: str) -> str:
+    return f"replay:{{{name}}}:episodes"

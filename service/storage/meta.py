@@ -42,6 +42,11 @@ class BufferMeta:
         return keys.meta(self.name)
 
     @property
+    def all_keys(self) -> list[str]:
+        """Every key of the buffer: what deleting it removes."""
+        return [*self.script_keys, keys.weights(self.name), keys.episodes(self.name)]
+
+    @property
     def script_keys(self) -> list[str]:
         """The metadata hash, then every segment of the ring, as scripts take them."""
         segments = -(-self.capacity // self.slots_per_segment)

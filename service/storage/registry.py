@@ -104,7 +104,7 @@ class BufferRegistry:
             if not fields:
                 raise BufferNotFound(name)
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.unlink(*BufferMeta.from_hash(name, fields).script_keys)
+            pipe.unlink(*BufferMeta.from_hash(name, fields).all_keys)
             pipe.srem(keys.REGISTRY, name)
 
         try:

@@ -43,13 +43,14 @@ class Ring:
         return Inserted(first_slot=first_slot, total_inserted=total,
                         size=min(total, meta.capacity))
 
-    async def sample(self, meta: BufferMeta, count: int, *, with_replacement: bool, seed: int
-                     ) -> Sampled:
+    async def sample(self, meta: BufferMeta, batch_size: int, batches: int, *,
+                     with_replacement: bool, seed: int) -> Sampled:
+        """`batches` minibatches of `batch_size` slots, one after the other."""
         reply = await self._scripts.sample(
             keys=meta.script_keys,
-            args=[meta.incarnation, count, int(with_replacement), seed])
+            args=[meta.incarnation, batch_size, batches, int(with_replacement), seed])
         if reply[0] == _TOO_FEW:
-            raise NotEnoughTransitions(meta.name, count, reply[1], with_replacement)
+            raise NotEnoughTransitions(meta.name, batch_size, reply[1], with_replacement)
         _raise_for_status(meta, reply)
         _, size, total, records, slots = reply
         return Sampled(records=records, slots=np.asarray(slots, dtype=np.int64), size=size,

@@ -13,6 +13,8 @@ class Scripts:
     adopt_schema: AsyncScript
     insert: AsyncScript
     sample: AsyncScript
+    publish_weights: AsyncScript
+    fetch_weights: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
@@ -20,5 +22,5 @@ class Scripts:
         lua = files(__package__).joinpath("lua")
         return cls(**{
             name: redis.register_script(lua.joinpath(f"{name}.lua").read_text())
-            for name in ("create", "adopt_schema", "insert", "sample")
+            for name in cls.__dataclass_fields__
         })

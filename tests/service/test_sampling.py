@@ -6,6 +6,7 @@ import httpx
 import numpy as np
 import pytest
 
+from client.codec import SAFETENSORS, decode_safetensors
 from tests.service.factories import TRACKED_SCHEMA, counters, create, store_binary, tracked_columns
 
 SIZE = 40
@@ -103,3 +104,29 @@ def test_sampling_an_empty_buffer_is_409_with_size_zero(http: httpx.Client,
     reply = http.get(f"/buffers/{buffer_name}/sample", params={"batch_size": 1})
     assert reply.status_code == 409
     assert reply.json()["size"] == 0
+
+
+def test_many_minibatches_in_one_request_are_shaped_batches_first(http: httpx.Client,
+                                                                  filled: str) -> None:
+    reply = http.get(f"/buffers/{filled}/sample",
+                     params={"batch_size": 8, "num_batches": 5, "replace": False},
+                     headers={"accept": SAFETENSORS})
+    tensors = decode_safetensors(reply.content).columns
+    assert tensors["obs"].shape == (5, 8, 4)
+    assert tensors["_indices"].shape == (5, 8)
+    np.testing.assert_array_equal(tensors["_indices"], tensors["id"])
+    assert all(len(set(row)) == 8 for row in tensors["id"].tolist())  # distinct per minibatch
+    assert counters(http, filled)["total_sampled"] == 40
+
+
+def test_many_minibatches_stay_uniform(http: httpx.Client, filled: str) -> None:
+    reply = http.get(f"/buffers/{filled}/sample", params={"batch_size": 100, "num_batches": 200})
+    draws = np.asarray(reply.json()["columns"]["id"]).ravel()
+    assert not chi_square_rejects_uniform(np.bincount(draws, minlength=SIZE))
+
+
+def test_many_minibatches_count_toward_the_sample_limit(http: httpx.Client, filled: str) -> None:
+    reply = http.get(f"/buffers/{filled}/sample",
+                     params={"batch_size": 1_000, "num_batches": 51})
+    assert reply.status_code == 422
+    assert reply.json()["field"] == "num_batches"

@@ -1,11 +1,12 @@
--- Read `count` random slots of a ring, uniformly, in one step.
+-- Read random slots of a ring, uniformly: `batches` minibatches of `batch_size`.
 -- The caller passes a fresh random seed; Lua's generator is seeded with it so
 -- the choice of slots happens next to the data, in the same atomic step that
 -- reads the buffer's size. Each slot is an O(1) GETRANGE.
 -- KEYS[1]: meta hash; KEYS[2..]: the ring's segment strings, in order
--- ARGV: incarnation, count, with_replacement (1 or 0), seed
+-- ARGV: incarnation, batch_size, batches, with_replacement (1 or 0), seed
+-- Without replacement, slots are distinct within each minibatch.
 -- Returns {1} if the buffer is gone, {2} if it was re-created since the caller
--- read it, {3, size} if the ring cannot give `count` slots, else
+-- read it, {3, size} if the ring cannot give a minibatch, else
 -- {0, size, total inserted, records, slots}.
 local meta = redis.call('HMGET', KEYS[1], 'incarnation', 'capacity', 'record_size',
   'slots_per_segment', 'total_inserted')
@@ -16,22 +17,29 @@ local record_size = tonumber(meta[3])
 local per_segment = tonumber(meta[4])
 local total = tonumber(meta[5])
 local size = math.min(total, capacity)
-local count = tonumber(ARGV[2])
-local with_replacement = ARGV[3] == '1'
-if size == 0 or (not with_replacement and count > size) then return {3, size} end
+local batch_size = tonumber(ARGV[2])
+local batches = tonumber(ARGV[3])
+local with_replacement = ARGV[4] == '1'
+if size == 0 or (not with_replacement and batch_size > size) then return {3, size} end
 
-math.randomseed(tonumber(ARGV[4]))
+math.randomseed(tonumber(ARGV[5]))
 local slots = {}
-if with_replacement then
-  for i = 1, count do slots[i] = math.random(0, size - 1) end
-else
-  -- partial Fisher-Yates over 0..size-1, keeping only the swapped entries
-  local swapped = {}
-  for i = 0, count - 1 do
-    local j = math.random(i, size - 1)
-    local at_j = swapped[j] or j
-    swapped[j] = swapped[i] or i
-    slots[i + 1] = at_j
+local count = 0
+for _ = 1, batches do
+  if with_replacement then
+    for _ = 1, batch_size do
+      count = count + 1
+      slots[count] = math.random(0, size - 1)
+    end
+  else
+    -- partial Fisher-Yates over 0..size-1, keeping only the swapped entries
+    local swapped = {}
+    for i = 0, batch_size - 1 do
+      local j = math.random(i, size - 1)
+      count = count + 1
+      slots[count] = swapped[j] or j
+      swapped[j] = swapped[i] or i
+    end
   end
 end
 

@@ -1,0 +1,83 @@
+"""`replay collect`: run gymnasium environments and store their experience."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from cli.logs import setup_logging
+
+log = logging.getLogger("replay.collect")
+
+
+def collect(
+    url: Annotated[str, typer.Option(envvar="REPLAY_URL", help="The replay service.")] = (
+        "http://127.0.0.1:8000"),
+    buffer: Annotated[str, typer.Option(envvar="REPLAY_BUFFER", help="Buffer to fill.")] = (
+        "cartpole"),
+    env_id: Annotated[str, typer.Option("--env", envvar="REPLAY_ENV",
+                                        help="Gymnasium environment id.")] = "CartPole-v1",
+    num_envs: Annotated[int, typer.Option(envvar="REPLAY_NUM_ENVS", min=1,
+                                          help="Environments per collector.")] = 4,
+    num_collectors: Annotated[int, typer.Option(
+        envvar="REPLAY_NUM_COLLECTORS", min=1,
+        help="Collector processes to run from this command.")] = 1,
+    seed: Annotated[int | None, typer.Option(
+        envvar="REPLAY_SEED", help="Seed of the first collector (the next get seed+1, ...); "
+        "left out, each draws its own.")] = None,
+    capacity: Annotated[int, typer.Option(envvar="REPLAY_CAPACITY", min=1, help=(
+        "Buffer capacity, if a collector creates the buffer."))] = 100_000,
+    warmup_steps: Annotated[int, typer.Option(envvar="REPLAY_WARMUP_STEPS", min=0, help=(
+        "Random transitions to collect before the trainer's first weights."))] = 1_000,
+    max_env_steps: Annotated[int | None, typer.Option(
+        envvar="REPLAY_MAX_ENV_STEPS", help="Stop after this many env steps per collector "
+        "(default: when the trainer says stop).")] = None,
+    name: Annotated[str | None, typer.Option(
+        envvar="REPLAY_COLLECTOR_NAME", help="Name episodes are reported under "
+        "(default: host-pid).")] = None,
+) -> None:
+    """Run collectors: act with the trainer's newest weights, store transitions, report episodes."""
+    setup_logging()
+    if num_collectors > 1:
+        options = {"--url": url, "--buffer": buffer, "--env": env_id, "--num-envs": num_envs,
+                   "--capacity": capacity, "--warmup-steps": warmup_steps,
+                   "--max-env-steps": max_env_steps}
+        _run_processes([
+            {**options, "--seed": None if seed is None else seed + index,
+             "--name": f"{name}-{index}" if name else None} for index in range(num_collectors)])
+        return
+
+    # Imported here: gymnasium is in the collector extra, which the service image lacks.
+    from client.collector import CollectorConfig, default_source, run_collector
+
+    config = CollectorConfig(url=url, buffer=buffer, env_id=env_id, num_envs=num_envs,
+                             seed=seed, capacity=capacity, warmup_steps=warmup_steps,
+                             max_env_steps=max_env_steps, source=name or default_source())
+    # SIGTERM (docker stop, the demo) ends the run like Ctrl-C: pending rows are flushed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        run_collector(config)
+    except KeyboardInterrupt:
+        log.info("collector %s interrupted", config.source)
+
+
+def _run_processes(option_sets: list[dict[str, object]]) -> None:
+    """One `replay collect` process per option set; wait for all, stop all on Ctrl-C."""
+    children = []
+    for options in option_sets:
+        args = [str(part) for option, value in options.items() if value is not None
+                for part in (option, value)]
+        children.append(subprocess.Popen([sys.executable, "-m", "cli", "collect", *args]))
+    try:
+        codes = [child.wait() for child in children]
+    except KeyboardInterrupt:
+        for child in children:
+            child.terminate()
+        codes = [child.wait() for child in children]
+    if any(code != 0 for code in codes):
+        raise typer.Exit(1)

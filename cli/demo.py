@@ -1,0 +1,87 @@
+"""`replay demo`: the whole system on one machine, training CartPole until it is solved.
+
+A private Redis, the service, collector processes and the trainer, started here
+and stopped here, on success, failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.children import ReplayProcess, ServiceProcess
+from cli.logs import setup_logging
+
+BUFFER = "demo"
+
+
+def demo(
+    seed: Annotated[int, typer.Option(help="Seeds the trainer; collectors get their own from it.")
+                    ] = 0,
+    collectors: Annotated[int, typer.Option(min=1, help="Collector processes.")] = 2,
+    envs_per_collector: Annotated[int, typer.Option(min=1, help="Environments each.")] = 2,
+    total_env_steps: Annotated[int, typer.Option(min=1, help="Step budget.")] = 100_000,
+    log_dir: Annotated[Path, typer.Option(help="TensorBoard logs, checkpoints, the curve.")
+                       ] = Path("runs"),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a DQN on CartPole-v1 through the replay service until solved (greedy mean
+    return >= 475 over 20 episodes, confirmed over 100 fresh ones) or out of budget."""
+    setup_logging()
+    # Imported here: torch loads in seconds, and only this command needs it.
+    from service.redis_server import RedisServer
+    from trainer.config import TrainConfig
+    from trainer.service_loop import train_from_service
+
+    config = TrainConfig(seed=seed, total_env_steps=total_env_steps, log_dir=str(log_dir))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logs = log_dir / "demo-logs"
+    logs.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    with ExitStack() as stack:
+        redis = stack.enter_context(RedisServer(logs / "redis", persistent=False))
+        service = ServiceProcess(redis.url, logs)
+        stack.callback(service.stop)
+        service.start()
+        workers = []
+        for index in range(collectors):
+            worker = ReplayProcess([
+                "collect", "--url", service.url, "--buffer", BUFFER, "--env", config.env_id,
+                "--num-envs", str(envs_per_collector), "--seed", str(10_000 * (seed + 1) + index),
+                "--capacity", str(config.buffer_size), "--warmup-steps",
+                str(config.learning_starts), "--name", f"collector-{index}"],
+                logs / f"collector-{index}.log")
+            stack.callback(worker.stop)
+            workers.append(worker.start())
+
+        def check_collectors() -> None:
+            for worker in workers:
+                if worker.exit_code() is not None:
+                    raise RuntimeError(f"a collector exited ({worker.exit_code()}):\n"
+                                       f"{worker.log()}")
+
+        typer.echo(f"service at {service.url}, {collectors} collectors x {envs_per_collector} "
+                   f"envs, trainer seed {seed}; logs in {logs}")
+        result = train_from_service(config, service.url, BUFFER, progress=progress,
+                                    check_collectors=check_collectors)
+
+    verdict = "SOLVED" if result.solved else "not solved"
+    final = result.evals[-1].mean_return if result.evals else float("nan")
+    typer.echo(
+        f"\n{verdict}: {result.env_steps} env steps, {result.gradient_steps} gradient steps, "
+        f"{result.wall_time_s:.1f} s of training ({time.perf_counter() - started:.1f} s in all)"
+        f"\n  final evaluation: mean return {final:.1f} over {config.eval_episodes} episodes"
+        f" (best {result.best_mean_return:.1f} at {result.best_env_steps} steps)")
+    if result.confirm_mean_return is not None:
+        typer.echo(f"  checkpoint confirmation: mean return {result.confirm_mean_return:.1f} "
+                   f"over {config.confirm_episodes} fresh greedy episodes")
+    typer.echo(f"  learner: {result.gradient_steps_per_s:.0f} gradient steps/s, "
+               f"{100 * result.sample_wait_share:.1f}% of the time waiting for batches"
+               f"\n  checkpoint: {result.checkpoint}\n  learning curve: {result.curve}"
+               f"\n  TensorBoard: tensorboard --logdir {log_dir}")
+    if not result.solved:
+        raise typer.Exit(1)

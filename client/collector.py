@@ -1,0 +1,204 @@
+"""A collector: runs gymnasium environments and stores their experience in the service.
+
+It acts epsilon-greedily with the newest weights the trainer published (random
+until there are any), stores transitions in batches through the SDK, reports
+finished episodes, and keeps pace with the trainer through the orders that ride
+along with the weights (see `client.policy.CollectorOrders`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from client.errors import BufferNotFound, ReplayError
+from client.policy import CollectorOrders, MlpQPolicy, epsilon_greedy
+from client.results import Episode, Weights
+from client.schema import Schema
+from client.sync_client import ReplayClient
+
+__all__ = ["CollectorConfig", "CollectorStats", "default_source", "make_vector_env",
+           "run_collector", "transition_schema"]
+
+log = logging.getLogger("replay.collector")
+
+
+def default_source() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    url: str
+    buffer: str
+    env_id: str = "CartPole-v1"
+    num_envs: int = 4
+    """Environments stepped together (one gymnasium vector env)."""
+    seed: int | None = None
+    """Seeds the environments and exploration; None draws one, so scaled-out copies differ."""
+    capacity: int = 100_000
+    """Capacity of the buffer if this collector is the one to create it."""
+    warmup_steps: int = 1_000
+    """Transitions (in the whole buffer) to collect at random before any weights exist;
+    then wait for the trainer's first weights."""
+    steps_per_send: int = 256
+    """Transitions gathered before each store; weights are checked after each."""
+    max_env_steps: int | None = None
+    """Stop after this many env steps of this collector (None: until the trainer says stop)."""
+    source: str = field(default_factory=default_source)
+    """Name under which episodes are reported."""
+    poll_interval_s: float = 0.05
+    """While held back by the trainer's pace, how often to ask for new weights."""
+
+
+@dataclass
+class CollectorStats:
+    env_steps: int = 0
+    episodes: int = 0
+    weights_version: int = 0
+    waited_s: float = 0.0
+
+
+def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """A vector env that resets a finished sub-env in the same step and hands its last
+    observation over in info["final_obs"], so every stored next_obs is real."""
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    if not isinstance(envs.single_observation_space, gym.spaces.Box):
+        raise ValueError(f"{env_id}: observations must be a Box, not "
+                         f"{envs.single_observation_space}")
+    if not isinstance(envs.single_action_space, gym.spaces.Discrete):
+        raise ValueError(f"{env_id}: actions must be Discrete (DQN), not "
+                         f"{envs.single_action_space}")
+    return envs
+
+
+def transition_schema(space: gym.Space[np.ndarray]) -> Schema:
+    """The DQN schema for an environment's observation space."""
+    assert space.shape is not None and space.dtype is not None
+    observation = {"dtype": str(np.dtype(space.dtype)), "shape": list(space.shape)}
+    return Schema.model_validate({"fields": {
+        "obs": observation, "action": {"dtype": "int64"}, "reward": {"dtype": "float32"},
+        "next_obs": observation, "done": {"dtype": "bool"}}})
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig) -> None:
+        self.config = config
+        self.stats = CollectorStats()
+        self._envs = make_vector_env(config.env_id, config.num_envs)
+        self._rng = np.random.default_rng(config.seed)
+        self._client = ReplayClient(config.url, config.buffer, capacity=config.capacity,
+                                    schema=transition_schema(
+                                        self._envs.single_observation_space))
+        self._n_actions = int(self._envs.single_action_space.n)  # type: ignore[attr-defined]
+        self._weights: Weights | None = None
+        self._policy: MlpQPolicy | None = None
+        self._orders = CollectorOrders(epsilon=1.0, insert_limit=config.warmup_steps,
+                                       stop=False)
+        self._total_inserted = 0
+        self._returns = np.zeros(config.num_envs)
+        self._lengths = np.zeros(config.num_envs, dtype=np.int64)
+
+    def run(self) -> CollectorStats:
+        seed = int(self._rng.integers(2**31))
+        obs, _ = self._envs.reset(seed=seed)
+        self._refresh_weights()
+        try:
+            while not self._finished():
+                self._wait_for_pace()
+                if self._orders.stop:
+                    break
+                obs = self._collect(obs)
+        finally:
+            self._client.close()
+            self._envs.close()
+        return self.stats
+
+    def _finished(self) -> bool:
+        budget = self.config.max_env_steps
+        return self._orders.stop or (budget is not None and self.stats.env_steps >= budget)
+
+    def _collect(self, obs: np.ndarray) -> np.ndarray:
+        """Step the environments for one send's worth of transitions, then store them."""
+        steps = max(1, self.config.steps_per_send // self.config.num_envs)
+        columns: dict[str, list[np.ndarray]] = {name: [] for name in
+                                                ("obs", "action", "reward", "next_obs", "done")}
+        finished: list[Episode] = []
+        for _ in range(steps):
+            actions = epsilon_greedy(self._policy, obs, self._orders.epsilon, self._n_actions,
+                                     self._rng)
+            next_obs, rewards, terminated, truncated, info = self._envs.step(actions)
+            ended = terminated | truncated
+            stored_next = next_obs.copy()
+            if ended.any():
+                for i in np.flatnonzero(ended):
+                    stored_next[i] = info["final_obs"][i]
+            # Only a real terminal state stops bootstrapping; a time limit does not.
+            for name, value in (("obs", obs), ("action", actions), ("reward", rewards),
+                                ("next_obs", stored_next), ("done", terminated)):
+                columns[name].append(value)
+            finished += self._track_episodes(rewards, ended)
+            obs = next_obs
+        stored = self._client.store_batch({name: np.concatenate(values)
+                                           for name, values in columns.items()})
+        self.stats.env_steps += steps * self.config.num_envs
+        self._total_inserted = stored.total_inserted
+        if finished:
+            self._client.record_episodes(finished)
+            self.stats.episodes += len(finished)
+        self._refresh_weights()
+        return obs
+
+    def _track_episodes(self, rewards: np.ndarray, ended: np.ndarray) -> list[Episode]:
+        self._returns += rewards
+        self._lengths += 1
+        episodes = [Episode(float(self._returns[i]), int(self._lengths[i]), self.config.source)
+                    for i in np.flatnonzero(ended)]
+        self._returns[ended] = 0.0
+        self._lengths[ended] = 0
+        return episodes
+
+    def _refresh_weights(self) -> None:
+        try:
+            newer = self._client.fetch_weights(self._weights)
+        except BufferNotFound:  # not created yet: the first store creates it
+            return
+        if newer is None:
+            return
+        self._weights = newer
+        self._policy = MlpQPolicy(newer.tensors)
+        self._orders = CollectorOrders.from_metadata(newer.metadata)
+        self.stats.weights_version = newer.version
+
+    def _wait_for_pace(self) -> None:
+        """Hold back while the buffer is as far ahead of the trainer as it allows."""
+        started = time.monotonic()
+        while self._total_inserted >= self._orders.insert_limit and not self._orders.stop:
+            time.sleep(self.config.poll_interval_s)
+            self._refresh_weights()
+            self._total_inserted = self._client.size().total_inserted
+        self.stats.waited_s += time.monotonic() - started
+
+
+def run_collector(config: CollectorConfig) -> CollectorStats:
+    """Collect until the trainer says stop (or `max_env_steps`); survive nothing silently:
+    a service error ends the run with the service's message."""
+    collector = Collector(config)
+    log.info("collector %s: %s x%d into %s at %s", config.source, config.env_id,
+             config.num_envs, config.buffer, config.url)
+    try:
+        stats = collector.run()
+    except ReplayError as error:
+        log.error("collector %s stopped: %s", config.source, error)
+        raise
+    log.info("collector %s done: %d env steps, %d episodes, weights v%d, %.1f s held back",
+             config.source, stats.env_steps, stats.episodes, stats.weights_version,
+             stats.waited_s)
+    return stats

@@ -1,0 +1,50 @@
+"""Parameter exchange: a trainer publishes policy weights, collectors fetch the newest."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from starlette.responses import Response
+
+from client.codec import BINARY_ALIASES, SAFETENSORS, decode_safetensors
+from service.bodies import read_body
+from service.deps import BufferName, SettingsDep, WeightsDep
+from service.errors import UnsupportedMediaType
+from service.models import ErrorReply, WeightsReply
+
+router = APIRouter(prefix="/buffers/{name}/weights", tags=["weights"])
+
+_BINARY: dict[str, Any] = {SAFETENSORS: {"schema": {"type": "string", "format": "binary"}}}
+
+
+@router.put("", response_model=WeightsReply, responses={
+    code: {"model": ErrorReply} for code in (400, 404, 413, 415, 503)},
+    openapi_extra={"requestBody": {"required": True, "content": _BINARY}})
+async def publish_weights(name: BufferName, request: Request, weights: WeightsDep,
+                          settings: SettingsDep,
+                          content_type: Annotated[str | None, Header()] = None) -> WeightsReply:
+    """Publish a new version of the policy's weights as safetensors (any tensors, any
+    `__metadata__`); collectors fetching with the previous ETag get this one."""
+    if (content_type or "").split(";")[0].strip().lower() not in BINARY_ALIASES:
+        raise UnsupportedMediaType(f"weights are safetensors: send Content-Type {SAFETENSORS}",
+                                   field="content-type")
+    body = await read_body(request, settings.max_body_bytes)
+    decode_safetensors(body)  # refuse what a collector could not read
+    published = await weights.publish(name, body)
+    return WeightsReply(version=published.version, etag=published.etag)
+
+
+@router.get("", response_class=Response, responses={
+    200: {"content": _BINARY, "description": "The newest weights; ETag and "
+          "X-Replay-Weights-Version name them"},
+    304: {"description": "The ETag sent in If-None-Match is still the newest"},
+    404: {"model": ErrorReply, "description": "No such buffer, or no weights published yet"}})
+async def fetch_weights(name: BufferName, weights: WeightsDep,
+                        if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """The newest weights. Send the ETag you hold in If-None-Match: while it is still
+    the newest, the answer is a bodiless 304, so polling costs almost nothing."""
+    held = if_none_match.strip().strip('"') if if_none_match else None
+    fetched = await weights.fetch(name, held)
+    headers = {"ETag": f'"{fetched.etag}"', "X-Replay-Weights-Version": str(fetched.version)}
+    if fetched.body is None:
+        return Response(status_code=304, headers=headers)
+    return Response(fetched.body, media_type=SAFETENSORS, headers=headers)

@@ -1,0 +1,66 @@
+"""The main job through real processes: a collector process feeds the service, the
+trainer learns from it over HTTP, weights flow back, and everything stops."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from tests.support import REPO, ServiceProcess
+from trainer.config import TrainConfig
+from trainer.evaluation import evaluate
+from trainer.service_loop import train_from_service
+
+
+def random_policy_mean(episodes: int) -> float:
+    rng = np.random.default_rng(0)
+    returns = evaluate(lambda obs: rng.integers(0, 2, len(obs)), "CartPole-v1", episodes, 99)
+    return float(returns.mean())
+
+
+def test_collector_service_and_trainer_learn_cartpole_together(
+        service: ServiceProcess, buffer_name: str, tmp_path: Path) -> None:
+    config = TrainConfig(seed=3, total_env_steps=4_000, learning_starts=500, eval_interval=1_000,
+                         eval_episodes=10, log_dir=str(tmp_path / "runs"))
+    collector_log = tmp_path / "collector.log"
+    with collector_log.open("wb") as out:
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "cli", "collect", "--url", service.url, "--buffer",
+             buffer_name, "--num-envs", "2", "--seed", "7", "--warmup-steps", "500",
+             "--name", "test-collector"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        result = train_from_service(config, service.url, buffer_name, progress=False)
+        # The last weights tell the collector to stop: it exits by itself, cleanly.
+        assert collector.wait(30) == 0, collector_log.read_text()
+    finally:
+        if collector.poll() is None:
+            collector.kill()
+
+    size = httpx.get(f"{service.url}/buffers/{buffer_name}/size").json()
+    assert size["total_inserted"] >= config.total_env_steps
+    # every minibatch trained on was sampled from the service; the prefetcher may have
+    # drawn up to three rounds more that training did not need
+    trained = result.gradient_steps * config.batch_size
+    round_size = config.gradient_steps * config.batch_size
+    assert trained <= size["total_sampled"] <= trained + 3 * round_size
+    episodes = httpx.get(f"{service.url}/buffers/{buffer_name}/episodes").json()["episodes"]
+    assert episodes and {e["source"] for e in episodes} == {"test-collector"}
+
+    # It learned: the greedy policy beats a random one by a wide margin.
+    baseline = random_policy_mean(config.eval_episodes)
+    assert result.best_mean_return > 2.5 * baseline, (result.best_mean_return, baseline)
+    assert result.gradient_steps >= 3 * config.gradient_steps
+
+    # Weights reached the collector: it acted with a published version, not at random.
+    versions = re.findall(r"weights v(\d+)", collector_log.read_text())
+    assert versions and int(versions[-1]) > 1, collector_log.read_text()
+
+    run_dir = Path(result.run_dir or "")
+    assert result.checkpoint and Path(result.checkpoint).exists()
+    assert result.curve and Path(result.curve).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(run_dir.glob("events.out.tfevents.*"))

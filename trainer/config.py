@@ -1,0 +1,159 @@
+"""The DQN hyperparameters, defined once for the reference loop and the distributed trainer.
+
+Defaults follow rl-baselines3-zoo's DQN entry for CartPole-v1 (which trains 5e4 env
+steps with Stable-Baselines3), restated in the terms of a replay service: training
+happens in rounds of `gradient_steps` minibatches, paced by a ratio of gradient steps
+per inserted transition, because a distributed trainer sees transitions arrive rather
+than counting env steps itself.
+
+No torch here: collectors import this (and `trainer.schedule`) without the learner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import textwrap
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+__all__ = ["TrainConfig", "parse_config"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of one DQN run; every field is also a command-line flag."""
+
+    env_id: str = "CartPole-v1"
+    """The gymnasium environment to train on."""
+    seed: int = 0
+    """Seeds torch, numpy and the training environments; evaluations derive their own seeds."""
+    total_env_steps: int = 100_000
+    """Budget of env steps (transitions inserted); the run stops here if not solved earlier."""
+    num_envs: int = 1
+    """Environments stepped together while collecting (SB3's zoo run uses one)."""
+
+    learning_rate: float = 2.3e-3
+    """Adam's step size."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions; the oldest are overwritten first."""
+    batch_size: int = 64
+    """Transitions per minibatch (per gradient step)."""
+    gamma: float = 0.99
+    """Discount factor of the TD target."""
+    learning_starts: int = 1_000
+    """Env steps of uniformly random actions before the first gradient step."""
+    gradient_steps: int = 128
+    """Minibatches per training round: what one HTTP request fetches in the distributed trainer."""
+    gradient_steps_per_transition: float = 0.5
+    """Training ratio: gradient steps per inserted transition (the zoo's 128 per 256 env steps).
+    A round of `gradient_steps` therefore follows every `env_steps_per_round` insertions."""
+    target_sync_rounds: int = 1
+    """Copy the online network into the target every this many rounds, before the round.
+    SB3 counts its target_update_interval (10) in env steps and checks it during collection,
+    when the online net does not change; with train_freq 256 the target therefore equals the
+    online net at the start of every round of 128 gradient steps and stays fixed within it.
+    Counting in rounds states that directly and does not depend on how collection is batched."""
+    double_dqn: bool = False
+    """Pick the next action with the online net and value it with the target (van Hasselt 2016)."""
+    max_grad_norm: float = 10.0
+    """Clip the global gradient norm to this before each Adam step."""
+    net_arch: tuple[int, ...] = (256, 256)
+    """Hidden layer widths of the Q-network MLP."""
+
+    exploration_initial_eps: float = 1.0
+    """Epsilon of epsilon-greedy at env step 0."""
+    exploration_final_eps: float = 0.04
+    """Epsilon once the linear decay ends, kept until the end of training."""
+    exploration_fraction: float = 0.16
+    """Share of total_env_steps over which epsilon decays linearly (as in SB3)."""
+
+    eval_interval: int = 2_048
+    """Evaluate the greedy policy every this many env steps (checked after each round)."""
+    eval_episodes: int = 20
+    """Episodes per periodic evaluation, run on their own, separately seeded environments."""
+    solve_threshold: float = 475.0
+    """Mean evaluation return at which CartPole-v1 counts as solved and training stops."""
+    confirm_episodes: int = 100
+    """Fresh greedy episodes that confirm a saved checkpoint after training."""
+
+    device: str = "auto"
+    """Torch device: "auto" picks CUDA when available, else CPU."""
+    log_dir: str | None = "runs"
+    """Folder for TensorBoard logs and checkpoints (one subfolder per run); None disables both."""
+
+    def __post_init__(self) -> None:
+        if self.gradient_steps < 1 or self.gradient_steps_per_transition <= 0:
+            raise ValueError("gradient_steps and gradient_steps_per_transition must be positive")
+        if self.env_steps_per_round < self.num_envs:
+            raise ValueError(
+                f"a round of {self.gradient_steps} gradient steps at "
+                f"{self.gradient_steps_per_transition} per transition follows only "
+                f"{self.env_steps_per_round} env steps, fewer than one step of {self.num_envs} "
+                "environments; raise gradient_steps or lower the ratio"
+            )
+        if self.target_sync_rounds < 1:
+            raise ValueError("target_sync_rounds must be at least 1")
+        if not 0.0 < self.exploration_fraction <= 1.0:
+            raise ValueError("exploration_fraction must be in (0, 1]")
+        if self.batch_size > self.buffer_size:
+            raise ValueError("batch_size cannot exceed buffer_size")
+
+    @property
+    def env_steps_per_round(self) -> int:
+        """Env steps (inserted transitions) between two training rounds: 256 by default."""
+        return round(self.gradient_steps / self.gradient_steps_per_transition)
+
+    @property
+    def exploration_steps(self) -> int:
+        """Env steps over which epsilon decays."""
+        return int(self.exploration_fraction * self.total_env_steps)
+
+
+@cache
+def _field_docs() -> dict[str, str]:
+    """The docstring under each field, read from the source, for the command-line help."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(TrainConfig)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def _add_flag(parser: argparse.ArgumentParser, field: dataclasses.Field[Any], kind: Any) -> None:
+    flag = "--" + field.name.replace("_", "-")
+    help_text = f"{_field_docs().get(field.name, '')} (default: {field.default})"
+    if kind is bool:
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
+                            help=help_text)
+    elif kind == tuple[int, ...]:
+        parser.add_argument(flag, type=int, nargs="+", default=field.default, help=help_text)
+    elif kind == str | None:
+        parser.add_argument(flag, type=lambda text: None if text.lower() == "none" else text,
+                            default=field.default, help=help_text)
+    else:
+        parser.add_argument(flag, type=kind, default=field.default, help=help_text)
+
+
+def parse_config(argv: Sequence[str] | None = None, description: str | None = None) -> TrainConfig:
+    """Build a TrainConfig from command-line flags (`--double-dqn`, `--net-arch 64 64`, ...)."""
+    parser = argparse.ArgumentParser(description=description)
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        _add_flag(parser, field, hints[field.name])
+    values = vars(parser.parse_args(argv))
+    values["net_arch"] = tuple(values["net_arch"])
+    return TrainConfig(**values)
