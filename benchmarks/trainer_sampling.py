@@ -80,11 +80,10 @@ def main() -> None:
             service.stop()
 
     memory, remote = statistics.median(memory_rates), statistics.median(service_rates)
-    print(f"{'sampling from':<34}{'gradient steps/s (median)':>27}{'runs':>22}")
-    print(f"{'in-process numpy ring buffer':<34}{memory:>27,.0f}"
-          f"{'  '.join(f'{r:.0f}' for r in memory_rates):>22}")
-    print(f"{'replay service (HTTP, prefetched)':<34}{remote:>27,.0f}"
-          f"{'  '.join(f'{r:.0f}' for r in service_rates):>22}")
+    print(f"{'sampling from':<36}{'median':>10}   gradient steps/s of each run")
+    for label, median, rates in [("in-process numpy ring buffer", memory, memory_rates),
+                                 ("replay service (HTTP, prefetched)", remote, service_rates)]:
+        print(f"{label:<36}{median:>10,.0f}   {' '.join(f'{rate:.0f}' for rate in rates)}")
     print(f"ratio service / in-process: {remote / memory:.2f}   (target >= 0.80)")
     print(f"learner time spent waiting for batches: {100 * statistics.median(waits):.1f}% "
           "(median)")

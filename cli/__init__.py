@@ -2,19 +2,15 @@
 
 import typer
 
-from cli import collect, demo, serve
+from cli import collect, demo, serve, train
 
 app = typer.Typer(name="replay", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_show_locals=False,
+                  pretty_exceptions_show_locals=False, rich_markup_mode=None,
                   help="Experience replay for deep RL: capped buffers in Redis behind HTTP.")
 app.command("serve")(serve.serve)
 app.command("collect")(collect.collect)
+app.command("train")(train.train)
 app.command("demo")(demo.demo)
-
-
-@app.callback()
-def _group() -> None:
-    """Keeps `replay <subcommand>` a group even while it has one subcommand."""
 
 
 def main() -> None:

@@ -41,7 +41,10 @@ def collect(
         envvar="REPLAY_COLLECTOR_NAME", help="Name episodes are reported under "
         "(default: host-pid).")] = None,
 ) -> None:
-    """Run collectors: act with the trainer's newest weights, store transitions, report episodes."""
+    """Run collectors: act, store transitions, report episodes.
+
+    They act epsilon-greedily with the trainer's newest weights (at random before any),
+    and wait while the buffer is as far ahead of training as the trainer allows."""
     setup_logging()
     if num_collectors > 1:
         options = {"--url": url, "--buffer": buffer, "--env": env_id, "--num-envs": num_envs,

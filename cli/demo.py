@@ -25,19 +25,24 @@ def demo(
     collectors: Annotated[int, typer.Option(min=1, help="Collector processes.")] = 2,
     envs_per_collector: Annotated[int, typer.Option(min=1, help="Environments each.")] = 2,
     total_env_steps: Annotated[int, typer.Option(min=1, help="Step budget.")] = 100_000,
+    double_dqn: Annotated[bool, typer.Option(help="Double DQN targets.")] = True,
     log_dir: Annotated[Path, typer.Option(help="TensorBoard logs, checkpoints, the curve.")
                        ] = Path("runs"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Train a DQN on CartPole-v1 through the replay service until solved (greedy mean
-    return >= 475 over 20 episodes, confirmed over 100 fresh ones) or out of budget."""
+    """Solve CartPole-v1 with a private Redis, the service, collectors and a trainer.
+
+    Runs until solved (greedy mean return >= 475 over 20 episodes, confirmed over 100
+    fresh ones) or out of budget, then stops everything it started."""
     setup_logging()
     # Imported here: torch loads in seconds, and only this command needs it.
+    from cli.report import describe
     from service.redis_server import RedisServer
     from trainer.config import TrainConfig
     from trainer.service_loop import train_from_service
 
-    config = TrainConfig(seed=seed, total_env_steps=total_env_steps, log_dir=str(log_dir))
+    config = TrainConfig(seed=seed, total_env_steps=total_env_steps, double_dqn=double_dqn,
+                         log_dir=str(log_dir))
     log_dir.mkdir(parents=True, exist_ok=True)
     logs = log_dir / "demo-logs"
     logs.mkdir(exist_ok=True)
@@ -69,19 +74,6 @@ def demo(
         result = train_from_service(config, service.url, BUFFER, progress=progress,
                                     check_collectors=check_collectors)
 
-    verdict = "SOLVED" if result.solved else "not solved"
-    final = result.evals[-1].mean_return if result.evals else float("nan")
-    typer.echo(
-        f"\n{verdict}: {result.env_steps} env steps, {result.gradient_steps} gradient steps, "
-        f"{result.wall_time_s:.1f} s of training ({time.perf_counter() - started:.1f} s in all)"
-        f"\n  final evaluation: mean return {final:.1f} over {config.eval_episodes} episodes"
-        f" (best {result.best_mean_return:.1f} at {result.best_env_steps} steps)")
-    if result.confirm_mean_return is not None:
-        typer.echo(f"  checkpoint confirmation: mean return {result.confirm_mean_return:.1f} "
-                   f"over {config.confirm_episodes} fresh greedy episodes")
-    typer.echo(f"  learner: {result.gradient_steps_per_s:.0f} gradient steps/s, "
-               f"{100 * result.sample_wait_share:.1f}% of the time waiting for batches"
-               f"\n  checkpoint: {result.checkpoint}\n  learning curve: {result.curve}"
-               f"\n  TensorBoard: tensorboard --logdir {log_dir}")
+    typer.echo("\n" + describe(result, config, time.perf_counter() - started))
     if not result.solved:
         raise typer.Exit(1)

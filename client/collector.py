@@ -53,8 +53,9 @@ class CollectorConfig:
     """Stop after this many env steps of this collector (None: until the trainer says stop)."""
     source: str = field(default_factory=default_source)
     """Name under which episodes are reported."""
-    poll_interval_s: float = 0.05
-    """While held back by the trainer's pace, how often to ask for new weights."""
+    poll_interval_s: float = 0.1
+    """While held back by the trainer's pace, how often to ask for new weights (a bodiless
+    304 while unchanged). Collectors work a round ahead, so this delay is hidden."""
 
 
 @dataclass
@@ -178,12 +179,15 @@ class Collector:
         self.stats.weights_version = newer.version
 
     def _wait_for_pace(self) -> None:
-        """Hold back while the buffer is as far ahead of the trainer as it allows."""
+        """Hold back while the buffer is as far ahead of the trainer as it allows.
+
+        Other collectors insert too, so the total this one last saw may be behind: it
+        then overshoots the limit by at most one send, which the next limit absorbs.
+        """
         started = time.monotonic()
         while self._total_inserted >= self._orders.insert_limit and not self._orders.stop:
             time.sleep(self.config.poll_interval_s)
             self._refresh_weights()
-            self._total_inserted = self._client.size().total_inserted
         self.stats.waited_s += time.monotonic() - started
 
 

@@ -11,23 +11,14 @@ No torch here: collectors import this (and `trainer.schedule`) without the learn
 
 from __future__ import annotations
 
-import argparse
-import ast
-import dataclasses
-import inspect
-import textwrap
-import typing
-from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
-__all__ = ["TrainConfig", "parse_config"]
+__all__ = ["TrainConfig"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyperparameters of one DQN run; every field is also a command-line flag."""
+    """Hyperparameters of one DQN run (`replay train --help` lists the common ones)."""
 
     env_id: str = "CartPole-v1"
     """The gymnasium environment to train on."""
@@ -59,8 +50,11 @@ class TrainConfig:
     when the online net does not change; with train_freq 256 the target therefore equals the
     online net at the start of every round of 128 gradient steps and stays fixed within it.
     Counting in rounds states that directly and does not depend on how collection is batched."""
-    double_dqn: bool = False
-    """Pick the next action with the online net and value it with the target (van Hasselt 2016)."""
+    double_dqn: bool = True
+    """Pick the next action with the online net and value it with the target (van Hasselt 2016).
+    On by default: through the service (collectors a round behind the learner) it solved
+    CartPole-v1 in 26k-47k env steps over 5 seeds, against 39k-89k without; in-process
+    it cut the spread from 10k-76k to 22k-37k."""
     max_grad_norm: float = 10.0
     """Clip the global gradient norm to this before each Adam step."""
     net_arch: tuple[int, ...] = (256, 256)
@@ -113,47 +107,3 @@ class TrainConfig:
     def exploration_steps(self) -> int:
         """Env steps over which epsilon decays."""
         return int(self.exploration_fraction * self.total_env_steps)
-
-
-@cache
-def _field_docs() -> dict[str, str]:
-    """The docstring under each field, read from the source, for the command-line help."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(TrainConfig)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, following in zip(body, body[1:], strict=False):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(following.value.value.split())
-    return docs
-
-
-def _add_flag(parser: argparse.ArgumentParser, field: dataclasses.Field[Any], kind: Any) -> None:
-    flag = "--" + field.name.replace("_", "-")
-    help_text = f"{_field_docs().get(field.name, '')} (default: {field.default})"
-    if kind is bool:
-        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
-                            help=help_text)
-    elif kind == tuple[int, ...]:
-        parser.add_argument(flag, type=int, nargs="+", default=field.default, help=help_text)
-    elif kind == str | None:
-        parser.add_argument(flag, type=lambda text: None if text.lower() == "none" else text,
-                            default=field.default, help=help_text)
-    else:
-        parser.add_argument(flag, type=kind, default=field.default, help=help_text)
-
-
-def parse_config(argv: Sequence[str] | None = None, description: str | None = None) -> TrainConfig:
-    """Build a TrainConfig from command-line flags (`--double-dqn`, `--net-arch 64 64`, ...)."""
-    parser = argparse.ArgumentParser(description=description)
-    hints = typing.get_type_hints(TrainConfig)
-    for field in dataclasses.fields(TrainConfig):
-        _add_flag(parser, field, hints[field.name])
-    values = vars(parser.parse_args(argv))
-    values["net_arch"] = tuple(values["net_arch"])
-    return TrainConfig(**values)

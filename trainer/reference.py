@@ -6,12 +6,11 @@ greedy policy's mean return over the evaluation episodes reaches the threshold. 
 is the yardstick for the distributed trainer: same learner, same hyperparameters,
 no network in between.
 
-    python -m trainer.reference --seed 0
+    replay train --in-process --seed 0
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,15 +21,14 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from trainer.config import TrainConfig, parse_config
+from trainer.config import TrainConfig
 from trainer.evaluation import evaluate, greedy_policy
 from trainer.learner import DQNLearner
 from trainer.local_buffer import LocalReplayBuffer
 from trainer.network import load_checkpoint, network_from_weights, save_checkpoint
 from trainer.schedule import epsilon_at
 
-__all__ = ["EvalRecord", "TrainResult", "confirm", "eval_seed", "final_observations", "main",
-           "train"]
+__all__ = ["EvalRecord", "TrainResult", "confirm", "eval_seed", "final_observations", "train"]
 
 CHECKPOINT_NAME = "q_network.safetensors"
 
@@ -58,6 +56,8 @@ class TrainResult:
     checkpoint: str | None = None
     """The weights of the solving (else the best) evaluation, as safetensors."""
     best_weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    confirm_mean_return: float | None = None
+    """Mean return of the checkpoint over `confirm_episodes` fresh greedy episodes."""
 
 
 def final_observations(next_obs: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
@@ -183,24 +183,3 @@ def confirm(checkpoint: str | Path, config: TrainConfig) -> np.ndarray:
     network = load_checkpoint(checkpoint)
     return evaluate(greedy_policy(network), config.env_id, config.confirm_episodes,
                     eval_seed(config.seed, 1, 0))
-
-
-def main() -> None:
-    config = parse_config(description=__doc__)
-    result = train(config)
-    summary = {key: value for key, value in asdict(result).items()
-               if key not in ("best_weights", "evals")}
-    if result.checkpoint is not None:
-        returns = confirm(result.checkpoint, config)
-        summary["confirm_mean_return"] = float(returns.mean())
-        summary["confirm_min_return"] = float(returns.min())
-        summary["confirmed"] = bool(returns.mean() >= config.solve_threshold)
-    if result.run_dir is not None:
-        history = [asdict(record) for record in result.evals]
-        (Path(result.run_dir) / "result.json").write_text(
-            json.dumps({"config": asdict(config), **summary, "evals": history}, indent=1))
-    print(json.dumps(summary), flush=True)
-
-
-if __name__ == "__main__":
-    main()

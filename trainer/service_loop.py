@@ -47,7 +47,9 @@ log = logging.getLogger("replay.trainer")
 
 SOLVED_CHECKPOINT = "solved.safetensors"
 BEST_CHECKPOINT = "best.safetensors"
-_POLL_S = 0.005
+# How often the prefetch thread asks whether a round's experience has arrived. It
+# waits ahead of the learner, so this only needs to beat the length of a round.
+_POLL_S = 0.025
 
 
 class _Stopped(Exception):
@@ -56,8 +58,6 @@ class _Stopped(Exception):
 
 @dataclass
 class ServiceTrainResult(TrainResult):
-    confirm_mean_return: float | None = None
-    """Mean return of the solving checkpoint over the confirmation episodes."""
     sample_wait_share: float = 0.0
     """Share of the learning phase's wall time spent waiting for batches."""
     gradient_steps_per_s: float = 0.0

@@ -1,0 +1,81 @@
+"""`replay train`: train a DQN on what collectors store in the service (or, for comparison,
+the same learner in one process with an in-memory buffer)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.logs import setup_logging
+
+
+def train(
+    url: Annotated[str, typer.Option(envvar="REPLAY_URL", help="The replay service.")] = (
+        "http://127.0.0.1:8000"),
+    buffer: Annotated[str, typer.Option(envvar="REPLAY_BUFFER", help="Buffer to learn from.")
+                      ] = "cartpole",
+    in_process: Annotated[bool, typer.Option(
+        help="Collect and learn in this process with an in-memory buffer (the reference "
+        "loop, for comparison); no service needed.")] = False,
+    env_id: Annotated[str, typer.Option("--env", envvar="REPLAY_ENV",
+                                        help="Gymnasium environment id.")] = "CartPole-v1",
+    seed: Annotated[int, typer.Option(envvar="REPLAY_SEED")] = 0,
+    total_env_steps: Annotated[int, typer.Option(
+        envvar="REPLAY_TOTAL_ENV_STEPS", min=1, help="Budget of inserted transitions.")
+    ] = 100_000,
+    double_dqn: Annotated[bool, typer.Option(envvar="REPLAY_DOUBLE_DQN")] = True,
+    learning_rate: Annotated[float, typer.Option(envvar="REPLAY_LEARNING_RATE")] = 2.3e-3,
+    batch_size: Annotated[int, typer.Option(envvar="REPLAY_BATCH_SIZE", min=1)] = 64,
+    gradient_steps: Annotated[int, typer.Option(
+        envvar="REPLAY_GRADIENT_STEPS", min=1,
+        help="Minibatches per round, fetched in one request.")] = 128,
+    learning_starts: Annotated[int, typer.Option(envvar="REPLAY_LEARNING_STARTS", min=0)
+                               ] = 1_000,
+    eval_interval: Annotated[int, typer.Option(
+        envvar="REPLAY_EVAL_INTERVAL", min=1, help="Env steps between greedy evaluations.")
+    ] = 2_048,
+    solve_threshold: Annotated[float, typer.Option(
+        envvar="REPLAY_SOLVE_THRESHOLD",
+        help="Mean greedy return that counts as solved (475 for CartPole-v1).")] = 475.0,
+    log_dir: Annotated[Path, typer.Option(
+        envvar="REPLAY_LOG_DIR", help="TensorBoard logs, checkpoints, the curve.")
+    ] = Path("runs"),
+    device: Annotated[str, typer.Option(envvar="REPLAY_DEVICE",
+                                        help="auto (CUDA when available), cpu, cuda:0...")
+                      ] = "auto",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a DQN on what collectors store.
+
+    It trains until the greedy policy is solved or the step budget runs out: Double DQN
+    with a target network, Huber loss and Adam; collectors act epsilon-greedily, paced
+    by the trainer. Other hyperparameters keep the rl-baselines3-zoo CartPole-v1 values
+    (see trainer/config.py)."""
+    setup_logging()
+    # Imported here: torch loads in seconds, and other commands do not need it.
+    from cli.report import describe
+    from trainer.config import TrainConfig
+
+    config = TrainConfig(env_id=env_id, seed=seed, total_env_steps=total_env_steps,
+                         double_dqn=double_dqn, learning_rate=learning_rate,
+                         batch_size=batch_size, gradient_steps=gradient_steps,
+                         learning_starts=learning_starts, eval_interval=eval_interval,
+                         solve_threshold=solve_threshold, log_dir=str(log_dir), device=device)
+    started = time.perf_counter()
+    if in_process:
+        from trainer.reference import confirm
+        from trainer.reference import train as train_in_process
+
+        result = train_in_process(config)
+        if result.checkpoint is not None:
+            result.confirm_mean_return = float(confirm(result.checkpoint, config).mean())
+    else:
+        from trainer.service_loop import train_from_service
+
+        result = train_from_service(config, url, buffer, progress=progress)
+    typer.echo("\n" + describe(result, config, time.perf_counter() - started))
+    if not result.solved:
+        raise typer.Exit(1)
