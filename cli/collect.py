@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import subprocess
 import sys
 from typing import Annotated
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.logs import setup_logging
+from cli.signals import stop_cleanly_on_signals
 
 log = logging.getLogger("replay.collect")
 
@@ -61,8 +61,7 @@ def collect(
     config = CollectorConfig(url=url, buffer=buffer, env_id=env_id, num_envs=num_envs,
                              seed=seed, capacity=capacity, warmup_steps=warmup_steps,
                              max_env_steps=max_env_steps, source=name or default_source())
-    # SIGTERM (docker stop, the demo) ends the run like Ctrl-C: pending rows are flushed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stop_cleanly_on_signals()
     try:
         run_collector(config)
     except KeyboardInterrupt:

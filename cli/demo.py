@@ -15,6 +15,7 @@ import typer
 
 from cli.children import ReplayProcess, ServiceProcess
 from cli.logs import setup_logging
+from cli.signals import stop_cleanly_on_signals
 
 BUFFER = "demo"
 
@@ -35,6 +36,7 @@ def demo(
     Runs until solved (greedy mean return >= 475 over 20 episodes, confirmed over 100
     fresh ones) or out of budget, then stops everything it started."""
     setup_logging()
+    stop_cleanly_on_signals()
     # Imported here: torch loads in seconds, and only this command needs it.
     from cli.report import describe
     from service.redis_server import RedisServer

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cli.logs import setup_logging
+from cli.signals import stop_cleanly_on_signals
 
 
 def train(
@@ -46,7 +47,8 @@ def train(
     device: Annotated[str, typer.Option(envvar="REPLAY_DEVICE",
                                         help="auto (CUDA when available), cpu, cuda:0...")
                       ] = "auto",
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[bool, typer.Option(envvar="REPLAY_PROGRESS", help="Show a progress bar.")
+                        ] = True,
 ) -> None:
     """Train a DQN on what collectors store.
 
@@ -55,6 +57,7 @@ def train(
     by the trainer. Other hyperparameters keep the rl-baselines3-zoo CartPole-v1 values
     (see trainer/config.py)."""
     setup_logging()
+    stop_cleanly_on_signals()
     # Imported here: torch loads in seconds, and other commands do not need it.
     from cli.report import describe
     from trainer.config import TrainConfig

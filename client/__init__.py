@@ -21,8 +21,11 @@ from client.errors import (
     ServerError,
     ServiceError,
     ServiceUnavailable,
+    TooManyRequests,
 )
+from client.outbox import OutboxFull, TransitionsDropped
 from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
+from client.retries import RetryPolicy
 from client.schema import FieldSpec, Schema
 from client.sync_client import ReplayClient
 
@@ -38,14 +41,18 @@ __all__ = [
     "FieldSpec",
     "InvalidRequest",
     "NotEnoughTransitions",
+    "OutboxFull",
     "PayloadTooLarge",
     "ReplayClient",
     "ReplayError",
+    "RetryPolicy",
     "Schema",
     "ServerError",
     "ServiceError",
     "ServiceUnavailable",
     "SizeInfo",
     "StoreResult",
+    "TooManyRequests",
+    "TransitionsDropped",
     "Weights",
 ]

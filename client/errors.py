@@ -2,8 +2,7 @@
 
 A service error keeps the service's `error` code, `message` and `field`, so the
 exception reads as the service wrote it. `transient` says whether the same
-request could succeed later unchanged: rows whose send failed that way stay
-pending instead of being dropped.
+request could succeed later unchanged: such calls are retried (client.retries).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ __all__ = [
     "ServerError",
     "ServiceError",
     "ServiceUnavailable",
+    "TooManyRequests",
 ]
 
 
@@ -35,8 +35,8 @@ class ReplayError(Exception):
 class ConnectionFailed(ReplayError):
     """No answer from the service: refused, reset or timed out (the cause is chained).
 
-    After a timeout the service may have stored the batch all the same, so a
-    batch sent again can be stored twice.
+    After a timeout the service may have stored the batch all the same; sent again
+    with the same idempotency key, it is not stored twice.
     """
 
     transient = True
@@ -101,6 +101,21 @@ class ServiceUnavailable(ServiceError):
 
 
 class ServerError(ServiceError):
-    """The service failed on its side (5xx other than 503)."""
+    """The service failed on its side (5xx other than 503). A 502 or 504 (a proxy that
+    lost the service) may pass and is retried; a 500 is a fault that would repeat."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
+                 body: dict[str, Any] | None = None) -> None:
+        super().__init__(status, code, message, field=field, body=body)
+        self.transient = status in (502, 504)
+
+
+class TooManyRequests(ServiceError):
+    """The service asks the client to slow down (429); retried after its Retry-After."""
 
     transient = True
+
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
+                 body: dict[str, Any] | None = None, retry_after: float | None = None) -> None:
+        super().__init__(status, code, message, field=field, body=body)
+        self.retry_after = retry_after

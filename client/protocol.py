@@ -44,6 +44,7 @@ from client.errors import (
     ServerError,
     ServiceError,
     ServiceUnavailable,
+    TooManyRequests,
 )
 from client.pending import Row, copy_row
 from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
@@ -185,19 +186,21 @@ class BufferProtocol:
         _raise_for_error(response)
         return _read(response, _episode_page)
 
-    def store(self, columns: Mapping[str, ArrayLike]) -> Flow[StoreResult]:
+    def store(self, columns: Mapping[str, ArrayLike], idempotency_key: str
+              ) -> Flow[StoreResult]:
         """Store one batch; the first store creates the buffer if it is missing.
 
+        The key goes with every attempt at this batch, so the service stores it once.
         A buffer deleted since its schema was learned answers 404: it is created
         again and the store retried, once.
         """
         arrays = {name: np.asarray(values) for name, values in columns.items()}
         schema = self._settled or (yield from self._settle(arrays))
-        response = yield self._store_call(schema, arrays)
+        response = yield self._store_call(schema, arrays, idempotency_key)
         if _is_buffer_not_found(response):
             self.schema = self._settled = None
             schema = yield from self._settle(arrays)
-            response = yield self._store_call(schema, arrays)
+            response = yield self._store_call(schema, arrays, idempotency_key)
         return _parse(_STORE_RESULT, response)
 
     def _settle(self, columns: dict[str, np.ndarray]) -> Flow[Schema]:
@@ -221,13 +224,16 @@ class BufferProtocol:
         self.schema = self._settled = info.schema
         return info.schema
 
-    def _store_call(self, schema: Schema, columns: dict[str, np.ndarray]) -> Call:
+    def _store_call(self, schema: Schema, columns: dict[str, np.ndarray], idempotency_key: str
+                    ) -> Call:
         fitted = _fit(schema, columns)
         if self._binary:
-            return Call("POST", f"{self._path}/transitions", headers={"content-type": SAFETENSORS},
-                        content=encode_safetensors(fitted))
-        return Call("POST", f"{self._path}/transitions", headers={"content-type": JSON},
-                    content=orjson.dumps({"columns": fitted}, option=orjson.OPT_SERIALIZE_NUMPY))
+            content_type, body = SAFETENSORS, encode_safetensors(fitted)
+        else:
+            content_type = JSON
+            body = orjson.dumps({"columns": fitted}, option=orjson.OPT_SERIALIZE_NUMPY)
+        return Call("POST", f"{self._path}/transitions", content=body, headers={
+            "content-type": content_type, "idempotency-key": idempotency_key})
 
     def _learn(self, info: BufferInfo) -> BufferInfo:
         if info.schema is not None:
@@ -349,9 +355,10 @@ def error_from_response(response: httpx.Response) -> ServiceError:
     code = _text(body.get("error")) or f"http_{status}"
     message = _text(body.get("message")) or response.text.strip()[:500] or response.reason_phrase
     field = _text(body.get("field"))
-    if status == 503:
-        return ServiceUnavailable(status, code, message, field=field, body=body,
-                                  retry_after=_seconds(response.headers.get("retry-after")))
+    if status in (429, 503):
+        kind = TooManyRequests if status == 429 else ServiceUnavailable
+        return kind(status, code, message, field=field, body=body,
+                    retry_after=_seconds(response.headers.get("retry-after")))
     return _error_class(status, code)(status, code, message, field=field, body=body)
 
 

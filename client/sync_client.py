@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TypeVar
 
@@ -12,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from client.errors import ReplayError
+from client.outbox import Outbox, OutboxFull, SealedBatch, TransitionsDropped, WhenFull
 from client.pending import PendingRows, rows_to_columns
 from client.protocol import BufferProtocol, Call, Flow, connection_failed
 from client.results import (
@@ -23,23 +26,34 @@ from client.results import (
     StoreResult,
     Weights,
 )
+from client.retries import RetryPolicy
 from client.schema import DQN_FIELDS, Schema
 
 __all__ = ["ReplayClient"]
 
 T = TypeVar("T")
 
+log = logging.getLogger("replay.client")
+
 
 class ReplayClient:
     """One buffer of the replay service, used like an in-process replay buffer.
 
-    `store` keeps transitions on the client and sends them as one batch when
-    `flush_every` are pending (in the calling thread) or when the oldest is
-    `flush_interval_s` old (from a background thread). A failed background send
-    is raised by the next `store`, `store_batch`, `flush` or `close`; rows it
-    failed to send for a transient reason stay pending. Use the client as a
-    context manager, or call `close()`: pending rows are lost at exit otherwise.
-    Rows still pending are neither counted by `len()` nor sampled.
+    `store` keeps transitions here and seals them into a batch when `flush_every`
+    are pending or the oldest is `flush_interval_s` old. A background thread sends
+    sealed batches in order, each with an idempotency key it keeps through every
+    retry, so a batch is stored exactly once even when an answer is lost. While the
+    service or its Redis is down, batches wait in an outbox of at most `max_unsent`
+    transitions; when it is full, `when_full` decides: "block" the caller until
+    there is room (the default, so nothing is lost), "drop_oldest" (with a warning,
+    a count in `dropped`, and TransitionsDropped from the next flush), or "raise"
+    OutboxFull. A batch the service refuses for good (a 4xx) is dropped and its
+    error raised by the next `store`, `flush` or `close`.
+
+    Rows still pending are neither counted by `len()` nor sampled. Use the client as
+    a context manager, or call `close()`: whatever is still unsent is lost at exit
+    otherwise. Other calls (sample, size, ...) are retried on transient failures for
+    up to `retry.call_deadline_s`.
 
     The buffer is created on the first send if it does not exist, with `capacity`
     (the service's default if None) and `schema` (inferred from the first rows if
@@ -52,16 +66,31 @@ class ReplayClient:
     def __init__(self, url: str, buffer: str, *, capacity: int | None = None,
                  schema: Schema | None = None, flush_every: int = 256,
                  flush_interval_s: float = 1.0, timeout_s: float = 30.0,
-                 binary: bool = True) -> None:
+                 binary: bool = True, max_unsent: int = 100_000, when_full: WhenFull = "block",
+                 retry: RetryPolicy | None = None) -> None:
         self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary)
         self._pending = PendingRows(flush_every=flush_every, flush_interval_s=flush_interval_s)
+        self._outbox = Outbox(max_unsent, when_full)
+        self._retry = retry or RetryPolicy()
         self._http = httpx.Client(base_url=url, timeout=timeout_s)
-        self._send_lock = threading.Lock()  # one send at a time keeps batches in store order
-        self._deferred_lock = threading.Lock()
-        self._deferred: Exception | None = None
-        self._stopping = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self._buffer = buffer
+        # Guards the pending rows, the outbox and the failures; the sender waits on it.
+        self._state = threading.Condition()
+        self._failures: list[ReplayError] = []
+        self._sender: threading.Thread | None = None
+        self._give_up_at: float | None = None  # set by close(): the sender's last moment
         self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        """Transitions dropped so far because the outbox was full (when_full="drop_oldest")."""
+        return self._outbox.dropped
+
+    @property
+    def unsent(self) -> int:
+        """Transitions pending here or waiting in the outbox."""
+        with self._state:
+            return len(self._pending) + self._outbox.unsent
 
     def store(self, obs: ArrayLike, action: ArrayLike, reward: ArrayLike, next_obs: ArrayLike,
               done: ArrayLike, **extra: ArrayLike) -> None:
@@ -74,26 +103,47 @@ class ReplayClient:
 
         Raises InvalidRequest at once if the row does not fit the schema known so far.
         """
-        self._raise_deferred()
-        if self._pending.add(self._protocol.check_row(row)):
-            self.flush()
-        elif self._flusher is None:
-            self._flusher = threading.Thread(target=self._flush_on_time, daemon=True,
-                                             name="replay-flush")
-            self._flusher.start()
+        self._raise_failures()
+        checked = self._protocol.check_row(row)
+        with self._state:
+            if self._pending.add(checked):
+                self._seal()
+            self._start_sender()
+            self._state.notify_all()
 
     def store_batch(self, columns: Mapping[str, ArrayLike]) -> StoreResult:
-        """Send a batch of columns (batch dimension first) now, after any pending rows."""
-        self._raise_deferred()
-        with self._send_lock:
-            self._send_pending()
-            return self._run(self._protocol.store(columns))
+        """Send a batch of columns (batch dimension first) after any pending rows, and wait
+        until the service has stored it."""
+        self._raise_failures()
+        arrays = {name: np.asarray(values) for name, values in columns.items()}
+        with self._state:
+            self._seal()
+            batch = SealedBatch(arrays, batch_length(arrays), awaited=True)
+            self._enqueue(batch)
+        self._wait_for(batch, None)
+        if batch.error is not None:
+            raise batch.error
+        assert batch.result is not None
+        return batch.result
 
-    def flush(self) -> StoreResult | None:
-        """Send the pending rows as one batch; None if there were none."""
-        self._raise_deferred()
-        with self._send_lock:
-            return self._send_pending()
+    def flush(self, timeout_s: float | None = None) -> StoreResult | None:
+        """Send everything pending and wait until the service has stored it; returns the
+        last batch's answer (None if there was nothing to send).
+
+        Raises ReplayError if `timeout_s` passes first (the batches stay queued), and
+        any error a batch met on the way.
+        """
+        self._raise_failures()
+        with self._state:
+            self._seal()
+            batch = self._outbox.last()
+            dropped = self._outbox.new_drops()
+        if dropped:  # said before waiting: the rest may take long
+            raise TransitionsDropped(dropped)
+        if batch is not None:
+            self._wait_for(batch, timeout_s)
+        self._raise_failures()
+        return batch.result if batch is not None else None
 
     def sample(self, batch_size: int, *, num_batches: int | None = None,
                replace: bool = True) -> Batch:
@@ -102,56 +152,75 @@ class ReplayClient:
         With `num_batches`, draw that many minibatches in one request: every field
         then has shape [num_batches, batch_size, ...], as do the indices.
         """
-        return self._run(self._protocol.sample(batch_size, replace, num_batches))
+        return self._call("sample", lambda: self._protocol.sample(batch_size, replace,
+                                                                  num_batches))
 
     def publish_weights(self, tensors: Mapping[str, np.ndarray],
                         metadata: Mapping[str, str] | None = None) -> int:
         """Publish policy weights for collectors to fetch; returns the new version."""
-        return self._run(self._protocol.publish_weights(tensors, metadata))
+        return self._call("publish weights",
+                          lambda: self._protocol.publish_weights(tensors, metadata))
 
     def fetch_weights(self, held: Weights | None = None) -> Weights | None:
         """The newest published weights; None while `held` is still the newest (the
         service then sends no body) or while none are published."""
-        return self._run(self._protocol.fetch_weights(held))
+        return self._call("fetch weights", lambda: self._protocol.fetch_weights(held))
 
     def record_episodes(self, episodes: Sequence[Episode]) -> None:
         """Report finished episodes, so the trainer and people can follow progress."""
-        self._run(self._protocol.record_episodes(list(episodes)))
+        self._call("record episodes", lambda: self._protocol.record_episodes(list(episodes)))
 
     def episodes(self, after: str = "0", limit: int = 1_000) -> EpisodePage:
         """Episodes reported after the id `after`, oldest first."""
-        return self._run(self._protocol.episodes(after, limit))
+        return self._call("read episodes", lambda: self._protocol.episodes(after, limit))
 
     def __len__(self) -> int:
         """Transitions the service holds; rows still pending here are not counted."""
         return self.size().size
 
     def size(self) -> SizeInfo:
-        return self._run(self._protocol.size())
+        return self._call("size", self._protocol.size)
 
     def info(self) -> BufferInfo:
-        return self._run(self._protocol.info())
+        return self._call("info", self._protocol.info)
 
     def create(self, capacity: int | None = None, schema: Schema | None = None) -> BufferInfo:
         """Create the buffer now; left out, capacity and schema are the constructor's."""
-        return self._run(self._protocol.create(capacity, schema))
+        return self._call("create", lambda: self._protocol.create(capacity, schema))
 
     def delete(self) -> None:
-        """Delete the buffer and what it holds; a later store creates it again."""
-        self._run(self._protocol.delete())
+        """Delete the buffer and what it holds, after sending what was stored before;
+        a later store creates it again."""
+        self.flush()
+        self._call("delete", self._protocol.delete)
 
-    def close(self) -> None:
-        """Flush, then release the connection; the client is unusable afterwards."""
+    def close(self, timeout_s: float | None = None) -> None:
+        """Send what is unsent (trying for up to `timeout_s`, by default the retry policy's
+        close_deadline_s), then release the connection.
+
+        Raises ReplayError naming how many transitions could not be sent.
+        """
         if self._closed:
             return
+        failure: ReplayError | None = None
         try:
-            self._stopping.set()
-            if self._flusher is not None:
-                self._flusher.join()
-            self.flush()
+            self.flush(self._retry.close_deadline_s if timeout_s is None else timeout_s)
+        except ReplayError as error:
+            failure = error
         finally:
-            self._closed = True
+            with self._state:
+                self._give_up_at = time.monotonic()
+                self._closed = True
+                self._state.notify_all()
+                lost = len(self._pending) + self._outbox.unsent
+            if self._sender is not None:
+                self._sender.join(self._retry.max_wait_s + 1)
             self._http.close()
+        if lost:
+            raise ReplayError(f"{lost} transitions were not sent before the client closed"
+                              ) from failure
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> ReplayClient:
         return self
@@ -166,57 +235,125 @@ class ReplayClient:
         except Exception as error:  # the exception already leaving matters more
             exc.add_note(f"flushing the replay client on exit failed too: {error}")
 
-    def _send_pending(self) -> StoreResult | None:
-        with self._pending.taking() as rows:
-            if not rows:
-                return None
-            return self._run(self._protocol.store(rows_to_columns(rows)))
+    # What follows runs with self._state held, unless it says otherwise.
 
-    def _flush_on_time(self) -> None:
-        while not self._stopping.wait(self._next_wait()):
-            if self._deferred is not None or self._pending.due_in() > 0:
-                continue
-            with self._send_lock:
-                try:
-                    if self._pending.due_in() == 0:  # an inline flush may have sent them
-                        self._send_pending()
-                except Exception as error:
-                    with self._deferred_lock:
-                        self._deferred = error
+    def _seal(self) -> None:
+        rows = self._pending.take()
+        if rows:
+            self._enqueue(SealedBatch(rows_to_columns(rows), len(rows)))
 
-    def _next_wait(self) -> float:
-        # While an error waits to be raised, nothing is sent: the caller hears of it first.
-        if self._deferred is not None:
-            return self._pending.flush_interval_s
-        return self._pending.due_in()
+    def _enqueue(self, batch: SealedBatch) -> None:
+        outbox = self._outbox
+        if not outbox.has_room(batch.count):
+            if outbox.when_full == "raise":
+                raise OutboxFull(f"{outbox.unsent} transitions are waiting to be sent, the "
+                                 f"limit (max_unsent={outbox.max_unsent}); is the service up?")
+            if outbox.when_full == "drop_oldest":
+                dropped = outbox.drop_for(batch.count)
+                log.warning("outbox full: dropped %d unsent transitions for buffer %s "
+                            "(%d dropped so far)", dropped, self._buffer, outbox.dropped)
+            else:
+                log.warning("outbox full (%d transitions): store() waits for the service",
+                            outbox.unsent)
+                self._start_sender()
+                while not outbox.has_room(batch.count):
+                    self._state.wait()
+        outbox.add(batch)
+        self._start_sender()
+        self._state.notify_all()
 
-    def _check_open(self) -> None:
+    def _start_sender(self) -> None:
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_forever, daemon=True,
+                                            name=f"replay-sender-{self._buffer}")
+            self._sender.start()
+
+    # The sender thread.
+
+    def _send_forever(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            try:
+                batch.result = self._send(batch)
+            except ReplayError as error:
+                batch.error = error
+                error.dropped = batch.count
+                error.add_note(f"{batch.count} transitions sent in the background were dropped")
+            with self._state:
+                self._outbox.settle_head()
+                if batch.error is not None and not batch.awaited and not self._closed:
+                    self._failures.append(batch.error)
+                self._state.notify_all()
+
+    def _next_batch(self) -> SealedBatch | None:
+        """The oldest sealed batch, sealing pending rows once they are old enough."""
+        with self._state:
+            while True:
+                head = self._outbox.head()
+                if head is not None:
+                    return head
+                if self._closed:
+                    return None
+                due_in = self._pending.due_in()
+                if len(self._pending) and due_in == 0:
+                    self._seal()
+                    continue
+                self._state.wait(due_in if len(self._pending) else None)
+
+    def _send(self, batch: SealedBatch) -> StoreResult:
+        """Retried for as long as it takes, until close() gives up."""
+        retrying = self._retry.retrying(
+            f"store of {batch.count} transitions into {self._buffer}", deadline_s=None,
+            give_up=lambda: self._give_up_at is not None and time.monotonic() >= self._give_up_at)
+        return retrying(lambda: self._run(self._protocol.store(batch.columns, batch.key)))
+
+    # Helpers for the caller's thread.
+
+    def _wait_for(self, batch: SealedBatch, timeout_s: float | None) -> None:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._state:
+            while not batch.settled:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise ReplayError(f"the service did not take the unsent transitions "
+                                      f"within {timeout_s} s; {self._outbox.unsent} still wait")
+                self._state.wait(remaining)
+
+    def _raise_failures(self) -> None:
         if self._closed:
             raise ReplayError("the replay client is closed")
+        with self._state:
+            if not self._failures:
+                return
+            error, *self._failures = self._failures
+        raise error
 
-    def _raise_deferred(self) -> None:
-        self._check_open()
-        if self._deferred is not None:
-            with self._deferred_lock:
-                error, self._deferred = self._deferred, None
-            if error is not None:
-                raise error
+    def _call(self, what: str, make_flow: Callable[[], Flow[T]]) -> T:
+        if self._closed:
+            raise ReplayError("the replay client is closed")
+        retrying = self._retry.retrying(f"{what} on {self._buffer}",
+                                        deadline_s=self._retry.call_deadline_s)
+        return retrying(lambda: self._run(make_flow()))
 
     def _run(self, flow: Flow[T]) -> T:
-        self._check_open()
         try:
             call = next(flow)
             while True:
-                call = flow.send(self._send(call))
+                call = flow.send(self._request(call))
         except StopIteration as done:
             result: T = done.value
             return result
         finally:
             flow.close()
 
-    def _send(self, call: Call) -> httpx.Response:
+    def _request(self, call: Call) -> httpx.Response:
         try:
             return self._http.request(call.method, call.path, params=call.params,
                                       headers=call.headers, content=call.content)
         except httpx.TransportError as error:
             raise connection_failed(self._http.base_url, error) from error
+
+
+def batch_length(columns: Mapping[str, np.ndarray]) -> int:
+    """Transitions in a batch of columns, as far as the outbox's bound is concerned; the
+    protocol checks the batch itself before it is sent."""
+    return max((column.shape[0] for column in columns.values() if column.ndim), default=1)

@@ -36,3 +36,6 @@ class Settings(BaseSettings):
     segment_bytes: int = Field(default=64 * MiB, ge=1024, le=512 * MiB,
                                description="Bytes per Redis string a ring is split into.")
     redis_timeout_s: float = Field(default=5.0, gt=0)
+    idempotency_ttl_s: int = Field(default=3_600, ge=1, description=(
+        "How long a store's Idempotency-Key is remembered: retries within it are not "
+        "stored twice."))

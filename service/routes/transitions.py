@@ -1,5 +1,6 @@
 """The hot path: store transitions into a buffer and sample minibatches out of it."""
 
+from hashlib import blake2b
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -10,6 +11,7 @@ from service.bodies import decode_transitions, read_body, sample_response, wants
 from service.deps import BufferName, BuffersDep, SettingsDep
 from service.errors import LimitExceeded
 from service.models import ErrorReply, SampleReply, StoreReply
+from service.storage.ring import IdempotencyKey
 
 router = APIRouter(prefix="/buffers/{name}", tags=["transitions"])
 
@@ -41,13 +43,22 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/transitions", response_model=StoreReply, responses=_ERRORS,
              openapi_extra={"requestBody": _STORE_BODY})
 async def store(name: BufferName, request: Request, buffers: BuffersDep, settings: SettingsDep,
-                content_type: Annotated[str | None, Header()] = None) -> StoreReply:
+                content_type: Annotated[str | None, Header()] = None,
+                idempotency_key: Annotated[str | None, Header(
+                    pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description=(
+                        "A fresh key per batch (e.g. a UUID), sent again with every retry of "
+                        "that batch: a batch already stored under it is not stored twice, and "
+                        "the answer is the first one."))] = None) -> StoreReply:
     """Store one transition or a batch, in one atomic step. When the buffer is full the
     oldest transitions are overwritten first. A buffer created without a schema takes the
     one this first store implies."""
     body = await read_body(request, settings.max_body_bytes)
-    stored = await buffers.store(name, decode_transitions(content_type, body))
-    return StoreReply(stored=stored.count, first_slot=stored.inserted.first_slot,
+    idempotency = None
+    if idempotency_key is not None:
+        idempotency = IdempotencyKey(idempotency_key, blake2b(body, digest_size=16).hexdigest(),
+                                     settings.idempotency_ttl_s)
+    stored = await buffers.store(name, decode_transitions(content_type, body), idempotency)
+    return StoreReply(stored=stored.inserted.count, first_slot=stored.inserted.first_slot,
                       size=stored.inserted.size, capacity=stored.capacity,
                       total_inserted=stored.inserted.total_inserted)
 

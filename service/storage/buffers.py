@@ -13,14 +13,13 @@ from client.codec import DecodedBatch, conform, infer_schema
 from service.errors import BufferNotFound, PayloadTooLarge
 from service.storage.meta import BufferMeta
 from service.storage.registry import BufferRegistry, StaleMeta
-from service.storage.ring import Inserted, Ring
+from service.storage.ring import IdempotencyKey, Inserted, Ring
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Stored:
-    count: int
     capacity: int
     inserted: Inserted
 
@@ -42,7 +41,8 @@ class Buffers:
         # so replicas and workers never share a sequence.
         self._seeds = random.Random()
 
-    async def store(self, name: str, batch: DecodedBatch) -> Stored:
+    async def store(self, name: str, batch: DecodedBatch,
+                    idempotency: IdempotencyKey | None = None) -> Stored:
         async def store_into(meta: BufferMeta) -> Stored:
             if meta.schema is None:
                 meta = await self.registry.adopt_schema(meta, infer_schema(batch))
@@ -51,8 +51,9 @@ class Buffers:
             if count > self._max_batch:
                 raise PayloadTooLarge(f"{count} transitions in one store; the limit is "
                                       f"{self._max_batch} (REPLAY_MAX_BATCH)", field="transitions")
-            inserted = await self._ring.insert(meta, meta.schema.pack(columns, count), count)
-            return Stored(count=count, capacity=meta.capacity, inserted=inserted)
+            inserted = await self._ring.insert(meta, meta.schema.pack(columns, count), count,
+                                               idempotency)
+            return Stored(capacity=meta.capacity, inserted=inserted)
 
         return await self._on_current(name, store_into)
 

@@ -13,6 +13,11 @@ def segment(name: str, index: int) -> str:
     return f"replay:{{{name}}}:seg:{index}"
 
 
+def idempotency(name: str, incarnation: str, key: str) -> str:
+    """A store's idempotency record; the incarnation keeps a re-created buffer's apart."""
+    return f"replay:{{{name}}}:idem:{incarnation}:{key}"
+
+
 def weights(name: str) -> str:
     return f"replay:{{{name}}}:weights"
 

@@ -6,19 +6,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.errors import BufferNotFound, NotEnoughTransitions
+from service.errors import ApiError, BufferNotFound, NotEnoughTransitions
+from service.storage import keys
 from service.storage.meta import BufferMeta
 from service.storage.registry import StaleMeta
 from service.storage.scripts import Scripts
 
-_GONE, _STALE, _TOO_FEW = 1, 2, 3
+_GONE, _STALE, _TOO_FEW, _KEY_REUSED, _REPEATED = 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
 class Inserted:
+    count: int
     first_slot: int
     total_inserted: int
     size: int
+    repeated: bool = False
+    """The idempotency key was seen before: this is the first store's answer, unchanged."""
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    key: str
+    body_digest: str
+    ttl_s: int
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key '{key}' was already used for a different body; "
+                         "use a new key for each batch", field="idempotency-key")
 
 
 @dataclass(frozen=True)
@@ -35,13 +55,24 @@ class Ring:
     def __init__(self, scripts: Scripts) -> None:
         self._scripts = scripts
 
-    async def insert(self, meta: BufferMeta, records: bytes, count: int) -> Inserted:
-        reply = await self._scripts.insert(keys=meta.script_keys,
-                                           args=[meta.incarnation, count, records])
+    async def insert(self, meta: BufferMeta, records: bytes, count: int,
+                     idempotency: IdempotencyKey | None = None) -> Inserted:
+        key_args: list[int | str]
+        if idempotency is None:  # the script takes a key either way, and ignores this one
+            record_key, key_args = meta.meta_key, [0, "", 0]
+        else:
+            record_key = keys.idempotency(meta.name, meta.incarnation, idempotency.key)
+            key_args = [1, idempotency.body_digest, idempotency.ttl_s]
+        reply = await self._scripts.insert(
+            keys=[meta.meta_key, record_key, *meta.script_keys[1:]],
+            args=[meta.incarnation, count, records, *key_args])
+        if reply[0] == _KEY_REUSED:
+            assert idempotency is not None
+            raise IdempotencyKeyReused(idempotency.key)
         _raise_for_status(meta, reply)
-        _, first_slot, total = reply
-        return Inserted(first_slot=first_slot, total_inserted=total,
-                        size=min(total, meta.capacity))
+        status, first_slot, total, stored = reply
+        return Inserted(count=stored, first_slot=first_slot, total_inserted=total,
+                        size=min(total, meta.capacity), repeated=status == _REPEATED)
 
     async def sample(self, meta: BufferMeta, batch_size: int, batches: int, *,
                      with_replacement: bool, seed: int) -> Sampled:
@@ -57,7 +88,7 @@ class Ring:
                        total_inserted=total)
 
 
-def _raise_for_status(meta: BufferMeta, reply: list[object]) -> None:
+def _raise_for_status(meta: BufferMeta, reply: list[int]) -> None:
     if reply[0] == _GONE:
         raise BufferNotFound(meta.name)
     if reply[0] == _STALE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from client import (
     Conflict,
     ConnectionFailed,
     NotEnoughTransitions,
+    RetryPolicy,
 )
 from service.redis_server import free_port
 from tests.support import ServiceProcess
@@ -57,7 +59,10 @@ def test_async_store_flushes_by_count_and_by_time(service: ServiceProcess, http:
                                      flush_interval_s=0.2) as B:
             for i in range(6):
                 await B.store_row(row(i))
-            assert held(http, buffer_name) == 4  # by count, inline
+            deadline = time.monotonic() + 5  # sealed by count, sent by the sender task
+            while held(http, buffer_name) < 4:
+                assert time.monotonic() < deadline, "the sealed batch was never sent"
+                await asyncio.sleep(0.05)
             for _ in range(100):  # by time: the task sends the other 2 while we wait
                 await asyncio.sleep(0.05)
                 if (await B.size()).size == 6:
@@ -113,7 +118,8 @@ def test_async_background_flush_error_is_raised_by_the_next_call(
 
 def test_async_unreachable_service_raises_connection_failed() -> None:
     async def loop() -> None:
-        B = AsyncReplayClient(f"http://127.0.0.1:{free_port()}", "cartpole", timeout_s=2)
+        B = AsyncReplayClient(f"http://127.0.0.1:{free_port()}", "cartpole", timeout_s=2,
+                              retry=RetryPolicy(call_deadline_s=0.5))
         with pytest.raises(ConnectionFailed):
             await B.size()
         await B.close()

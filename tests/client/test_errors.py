@@ -17,11 +17,14 @@ from client import (
     ConnectionFailed,
     InvalidRequest,
     NotEnoughTransitions,
+    OutboxFull,
     PayloadTooLarge,
     ReplayClient,
     ReplayError,
+    RetryPolicy,
     Schema,
     ServiceUnavailable,
+    TransitionsDropped,
 )
 from service.redis_server import RedisServer, free_port
 from tests.support import ServiceProcess
@@ -133,72 +136,94 @@ def test_background_flush_error_is_raised_by_the_next_call(
     B.close()
 
 
-def test_transport_failure_keeps_pending_rows_until_the_service_is_back(
+def test_batches_wait_out_a_service_restart_and_arrive_once_in_order(
         redis_server: RedisServer, tmp_path: Path, buffer_name: str) -> None:
     own_service = ServiceProcess(redis_server.url, tmp_path).start()
     try:
-        with ReplayClient(own_service.url, buffer_name, flush_interval_s=60) as B:
-            for i in range(3):
-                B.store_row(row(i))
+        with ReplayClient(own_service.url, buffer_name, flush_every=2,
+                          retry=RetryPolicy(max_wait_s=0.2)) as B:
+            B.store_row(row(0))
+            B.store_row(row(1))
+            B.flush()
             own_service.stop()
-            with pytest.raises(ConnectionFailed) as caught:
-                B.flush()
-            assert caught.value.dropped == 0
-            assert isinstance(caught.value.__cause__, httpx.TransportError)
-            B.store_row(row(3))
-
+            for i in range(2, 7):  # the service is down: batches wait in the outbox
+                B.store_row(row(i))
+            with pytest.raises(ReplayError, match="did not take the unsent transitions"):
+                B.flush(timeout_s=0.5)
+            assert B.unsent == 5  # nothing dropped
             own_service.start()
             assert B.flush() is not None
-            batch = B.sample(4, replace=False)
+            batch = B.sample(7, replace=False)
     finally:
         own_service.stop()
     by_slot = dict(zip(batch.indices.tolist(), batch.reward.tolist(), strict=True))
-    assert by_slot == {0: 0.0, 1: 1.0, 2: 2.0, 3: 3.0}  # nothing lost, order kept
+    assert by_slot == {i: float(i) for i in range(7)}  # nothing lost, nothing twice, in order
 
 
-def test_storage_outage_raises_service_unavailable_and_keeps_rows(
-        tmp_path: Path, buffer_name: str) -> None:
+def test_a_redis_outage_is_ridden_out_without_an_error(tmp_path: Path, buffer_name: str) -> None:
     with RedisServer(tmp_path / "redis", persistent=True) as redis_server:
         own_service = ServiceProcess(redis_server.url, tmp_path).start()
         try:
-            with ReplayClient(own_service.url, buffer_name, flush_every=2) as B:
+            with ReplayClient(own_service.url, buffer_name, flush_every=2,
+                              retry=RetryPolicy(max_wait_s=0.2, call_deadline_s=1)) as B:
                 B.store_row(row(0))
                 B.store_row(row(1))
+                B.flush()
                 redis_server.stop()
-                B.store_row(row(2))
+                for i in range(2, 6):
+                    B.store_row(row(i))
                 with pytest.raises(ServiceUnavailable) as caught:
-                    B.store_row(row(3))
+                    B.size()  # reads give up after the call deadline...
                 assert (caught.value.status, caught.value.retry_after) == (503, 1.0)
-                assert caught.value.code == "redis_unavailable"
-
                 redis_server.start()
-                deadline = time.monotonic() + 10
-                while True:
-                    try:
-                        B.flush()
-                        break
-                    except ServiceUnavailable:
-                        assert time.monotonic() < deadline, "the service did not recover"
-                        time.sleep(0.1)
-                assert B.size().total_inserted == 4
+                B.flush()  # ...stores wait the outage out
+                assert B.size().total_inserted == 6
         finally:
             own_service.stop()
 
 
+def test_a_full_outbox_blocks_drops_or_raises_as_configured(buffer_name: str) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    quick = RetryPolicy(max_wait_s=0.1, call_deadline_s=0.5, close_deadline_s=0.5)
+    raising = ReplayClient(down, buffer_name, flush_every=2, max_unsent=4, when_full="raise",
+                           retry=quick)
+    for i in range(4):
+        raising.store_row(row(i))
+    raising.store_row(row(4))
+    with pytest.raises(OutboxFull, match="max_unsent=4"):
+        raising.store_row(row(5))
+    with pytest.raises(ReplayError, match="were not sent"):
+        raising.close()
+
+    dropping = ReplayClient(down, buffer_name, flush_every=2, max_unsent=4,
+                            when_full="drop_oldest", retry=quick)
+    for i in range(8):
+        dropping.store_row(row(i))
+    # Rows 0-1 are being sent; 2-3 made room for 4-5, which made room for 6-7.
+    assert dropping.dropped == 4
+    with pytest.raises(TransitionsDropped) as caught:
+        dropping.flush(timeout_s=0.3)
+    assert caught.value.dropped == 4
+    with pytest.raises(ReplayError):
+        dropping.close()
+
+
 def test_unreachable_service_raises_connection_failed() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    B = ReplayClient(url, "cartpole", timeout_s=2)
+    B = ReplayClient(url, "cartpole", timeout_s=2,
+                     retry=RetryPolicy(max_wait_s=0.1, call_deadline_s=0.5, close_deadline_s=0.5))
     with pytest.raises(ConnectionFailed) as caught:
         len(B)
     assert url in str(caught.value)
     B.store_row(row())
-    with pytest.raises(ConnectionFailed):
+    with pytest.raises(ReplayError, match="1 transitions were not sent"):
         B.close()  # the flush on close failed: it says so
 
 
 def test_context_manager_keeps_the_original_exception_when_the_flush_fails() -> None:
     with pytest.raises(KeyError) as caught:
-        with ReplayClient(f"http://127.0.0.1:{free_port()}", "cartpole", timeout_s=2) as B:
+        with ReplayClient(f"http://127.0.0.1:{free_port()}", "cartpole", timeout_s=2,
+                          retry=RetryPolicy(close_deadline_s=0.5)) as B:
             B.store_row(row())
             raise KeyError("the environment crashed")
     assert any("flushing the replay client on exit failed" in note

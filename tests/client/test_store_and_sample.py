@@ -82,7 +82,11 @@ def test_store_flushes_by_count_without_flush(service: ServiceProcess, http: htt
     with ReplayClient(service.url, buffer_name, flush_every=10, flush_interval_s=60) as B:
         for row in cartpole_rows(25):
             B.store_row(row)
-        assert held(http, buffer_name) == 20
+        deadline = time.monotonic() + 5  # sealed by count, sent by the background sender
+        while held(http, buffer_name) < 20:
+            assert time.monotonic() < deadline, "the sealed batches were never sent"
+            time.sleep(0.05)
+        time.sleep(0.3)
         assert len(B) == 20  # the 5 rows still pending here are not counted
     assert held(http, buffer_name) == 25
 
@@ -171,9 +175,10 @@ def test_store_after_delete_creates_the_buffer_again(service: ServiceProcess,
     with ReplayClient(service.url, buffer_name, flush_every=2) as B:
         for row in cartpole_rows(2):
             B.store_row(row)
-        B.delete()
+        B.delete()  # sends the first two before deleting
         for row in cartpole_rows(2):
             B.store_row(row)
+        B.flush()
         assert B.size().total_inserted == 2
 
 

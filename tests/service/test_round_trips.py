@@ -6,7 +6,7 @@ import httpx
 import numpy as np
 import pytest
 
-from client.codec import INDICES_TENSOR, SAFETENSORS, decode_safetensors
+from client.codec import INDICES_TENSOR, SAFETENSORS, decode_safetensors, encode_safetensors
 from tests.service.factories import (
     TRACKED_SCHEMA,
     create,
@@ -120,3 +120,43 @@ def test_schema_inferred_from_safetensors_keeps_its_dtypes(http: httpx.Client,
     fields = http.get(f"/buffers/{buffer_name}").json()["schema"]["fields"]
     assert fields["frame"] == {"dtype": "uint8", "shape": [84, 84, 4], "allow_nonfinite": False}
     assert fields["action"]["dtype"] == "int32"
+
+
+def test_a_repeated_idempotency_key_stores_once_and_answers_the_same(
+        http: httpx.Client, buffer_name: str) -> None:
+    create(http, buffer_name, 100, TRACKED_SCHEMA)
+    body = encode_safetensors(tracked_columns(range(5)))
+    headers = {"content-type": SAFETENSORS, "idempotency-key": "batch-0001"}
+    first = http.post(f"/buffers/{buffer_name}/transitions", content=body, headers=headers)
+    store_binary(http, buffer_name, tracked_columns(range(5, 8)))  # someone else's batch
+    again = http.post(f"/buffers/{buffer_name}/transitions", content=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() == {"stored": 5, "first_slot": 0, "size": 5,
+                                            "capacity": 100, "total_inserted": 5}
+    assert sorted(read_all(http, buffer_name)["id"].tolist()) == list(range(8))
+
+
+def test_an_idempotency_key_reused_for_another_body_is_refused(http: httpx.Client,
+                                                               buffer_name: str) -> None:
+    create(http, buffer_name, 100, TRACKED_SCHEMA)
+    headers = {"content-type": SAFETENSORS, "idempotency-key": "batch-0002"}
+    http.post(f"/buffers/{buffer_name}/transitions",
+              content=encode_safetensors(tracked_columns(range(5))), headers=headers)
+    other = http.post(f"/buffers/{buffer_name}/transitions",
+                      content=encode_safetensors(tracked_columns(range(5, 9))), headers=headers)
+    assert other.status_code == 422
+    assert (other.json()["error"], other.json()["field"]) == ("idempotency_key_reused",
+                                                              "idempotency-key")
+    assert http.get(f"/buffers/{buffer_name}/size").json()["total_inserted"] == 5
+
+
+def test_idempotency_keys_do_not_outlive_a_deleted_buffer(http: httpx.Client,
+                                                          buffer_name: str) -> None:
+    body = encode_safetensors(tracked_columns(range(3)))
+    headers = {"content-type": SAFETENSORS, "idempotency-key": "batch-0003"}
+    create(http, buffer_name, 100, TRACKED_SCHEMA)
+    http.post(f"/buffers/{buffer_name}/transitions", content=body, headers=headers)
+    http.delete(f"/buffers/{buffer_name}")
+    create(http, buffer_name, 100, TRACKED_SCHEMA)
+    http.post(f"/buffers/{buffer_name}/transitions", content=body, headers=headers)
+    assert http.get(f"/buffers/{buffer_name}/size").json()["total_inserted"] == 3

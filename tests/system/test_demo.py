@@ -51,11 +51,13 @@ def test_demo_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     while time.monotonic() < deadline:
         line = demo.stdout.readline()
         lines.append(line)
-        if line.startswith("service at"):
+        if line.startswith("service at") or not line:
             break
+    assert lines[-1].startswith("service at"), "".join(lines)
     time.sleep(3)  # training under way
     demo.send_signal(signal.SIGINT)
     rest, _ = demo.communicate(timeout=60)
     output = "".join(lines) + rest
-    assert demo.returncode != 0
+    assert demo.returncode != 0, output
+    assert "SOLVED" not in output, output
     assert_nothing_left(output, tmp_path / "runs" / "demo-logs")
