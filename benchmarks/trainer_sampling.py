@@ -58,7 +58,7 @@ def main() -> None:
         return local.sample(config.batch_size, config.gradient_steps)
 
     with tempfile.TemporaryDirectory() as scratch, \
-            RedisServer(Path(scratch) / "redis", persistent=False) as redis:
+            RedisServer(Path(scratch) / "redis", appendfsync=None) as redis:
         service = ServiceProcess(redis.url, Path(scratch)).start()
         try:
             client = ReplayClient(service.url, "bench-trainer", capacity=FILL)

@@ -2,7 +2,7 @@
 
 import typer
 
-from cli import collect, demo, serve, train
+from cli import collect, demo, serve, snapshot, train
 
 app = typer.Typer(name="replay", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False, rich_markup_mode=None,
@@ -11,6 +11,8 @@ app.command("serve")(serve.serve)
 app.command("collect")(collect.collect)
 app.command("train")(train.train)
 app.command("demo")(demo.demo)
+app.command("export")(snapshot.export)
+app.command("import")(snapshot.import_)
 
 
 def main() -> None:

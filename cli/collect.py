@@ -37,6 +37,9 @@ def collect(
     max_env_steps: Annotated[int | None, typer.Option(
         envvar="REPLAY_MAX_ENV_STEPS", help="Stop after this many env steps per collector "
         "(default: when the trainer says stop).")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="REPLAY_API_KEY", help="The service's write key, if it has one.",
+        show_default=False)] = None,
     name: Annotated[str | None, typer.Option(
         envvar="REPLAY_COLLECTOR_NAME", help="Name episodes are reported under "
         "(default: host-pid).")] = None,
@@ -60,7 +63,8 @@ def collect(
 
     config = CollectorConfig(url=url, buffer=buffer, env_id=env_id, num_envs=num_envs,
                              seed=seed, capacity=capacity, warmup_steps=warmup_steps,
-                             max_env_steps=max_env_steps, source=name or default_source())
+                             max_env_steps=max_env_steps, source=name or default_source(),
+                             api_key=api_key)
     stop_cleanly_on_signals()
     try:
         run_collector(config)

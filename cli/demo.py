@@ -50,7 +50,7 @@ def demo(
     logs.mkdir(exist_ok=True)
     started = time.perf_counter()
     with ExitStack() as stack:
-        redis = stack.enter_context(RedisServer(logs / "redis", persistent=False))
+        redis = stack.enter_context(RedisServer(logs / "redis", appendfsync=None))
         service = ServiceProcess(redis.url, logs)
         stack.callback(service.stop)
         service.start()

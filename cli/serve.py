@@ -43,11 +43,13 @@ def serve(
     with ExitStack() as stack:
         if not settings.redis_url:
             private = stack.enter_context(RedisServer(settings.data_dir))
+            overrides["redis_url"] = private.url
             settings = settings.model_copy(update={"redis_url": private.url})
             log.info("started a private Redis (%s) on %s, data in %s", private.executable,
                      private.url, private.data_dir)
-        # Worker processes read their settings from the environment.
-        for name, value in settings.model_dump(exclude_none=True).items():
+        # The app (in each worker process) reads its settings from the environment, where
+        # the user's REPLAY_* variables already are: add what the options changed.
+        for name, value in overrides.items():
             os.environ[f"REPLAY_{name.upper()}"] = str(value)
         # uvicorn re-raises the SIGTERM it handled once it has shut down; make that an
         # exit that unwinds this stack, so the private Redis stops too.

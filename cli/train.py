@@ -18,6 +18,9 @@ def train(
         "http://127.0.0.1:8000"),
     buffer: Annotated[str, typer.Option(envvar="REPLAY_BUFFER", help="Buffer to learn from.")
                       ] = "cartpole",
+    api_key: Annotated[str | None, typer.Option(
+        envvar="REPLAY_API_KEY", help="The service's write key, if it has one.",
+        show_default=False)] = None,
     in_process: Annotated[bool, typer.Option(
         help="Collect and learn in this process with an in-memory buffer (the reference "
         "loop, for comparison); no service needed.")] = False,
@@ -78,7 +81,7 @@ def train(
     else:
         from trainer.service_loop import train_from_service
 
-        result = train_from_service(config, url, buffer, progress=progress)
+        result = train_from_service(config, url, buffer, progress=progress, api_key=api_key)
     typer.echo("\n" + describe(result, config, time.perf_counter() - started))
     if not result.solved:
         raise typer.Exit(1)

@@ -14,6 +14,7 @@ from client.errors import (
     BufferNotFound,
     Conflict,
     ConnectionFailed,
+    Forbidden,
     InvalidRequest,
     NotEnoughTransitions,
     PayloadTooLarge,
@@ -22,6 +23,7 @@ from client.errors import (
     ServiceError,
     ServiceUnavailable,
     TooManyRequests,
+    Unauthorized,
 )
 from client.outbox import OutboxFull, TransitionsDropped
 from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
@@ -39,6 +41,7 @@ __all__ = [
     "Episode",
     "EpisodePage",
     "FieldSpec",
+    "Forbidden",
     "InvalidRequest",
     "NotEnoughTransitions",
     "OutboxFull",
@@ -54,5 +57,6 @@ __all__ = [
     "StoreResult",
     "TooManyRequests",
     "TransitionsDropped",
+    "Unauthorized",
     "Weights",
 ]

@@ -52,12 +52,13 @@ class AsyncReplayClient:
                  schema: Schema | None = None, flush_every: int = 256,
                  flush_interval_s: float = 1.0, timeout_s: float = 30.0,
                  binary: bool = True, max_unsent: int = 100_000, when_full: WhenFull = "block",
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, api_key: str | None = None) -> None:
         self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary)
         self._pending = PendingRows(flush_every=flush_every, flush_interval_s=flush_interval_s)
         self._outbox = Outbox(max_unsent, when_full)
         self._retry = retry or RetryPolicy()
-        self._http = httpx.AsyncClient(base_url=url, timeout=timeout_s)
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else None
+        self._http = httpx.AsyncClient(base_url=url, timeout=timeout_s, headers=headers)
         self._buffer = buffer
         self._state: asyncio.Condition | None = None  # made on first use, in the caller's loop
         self._failures: list[ReplayError] = []
@@ -87,12 +88,17 @@ class AsyncReplayClient:
             self._start_sender()
             state.notify_all()
 
-    async def store_batch(self, columns: Mapping[str, ArrayLike]) -> StoreResult:
+    async def store_batch(self, columns: Mapping[str, ArrayLike], *,
+                          idempotency_key: str | None = None) -> StoreResult:
         """Send a batch of columns (batch dimension first) after any pending rows, and wait
-        until the service has stored it."""
+        until the service has stored it. Give an `idempotency_key` to make a batch you may
+        send again in a later run (an import, say) count once; by default each call is a
+        new batch."""
         self._raise_failures()
         arrays = {name: np.asarray(values) for name, values in columns.items()}
         batch = SealedBatch(arrays, batch_length(arrays), awaited=True)
+        if idempotency_key is not None:
+            batch.key = idempotency_key
         async with self._condition():
             await self._seal()
             await self._enqueue(batch)
@@ -120,6 +126,9 @@ class AsyncReplayClient:
                      replace: bool = True) -> Batch:
         return await self._call("sample", lambda: self._protocol.sample(batch_size, replace,
                                                                         num_batches))
+
+    async def read(self, first: int, count: int) -> Batch:
+        return await self._call("read", lambda: self._protocol.read(first, count))
 
     async def publish_weights(self, tensors: Mapping[str, np.ndarray],
                               metadata: Mapping[str, str] | None = None) -> int:
@@ -235,7 +244,10 @@ class AsyncReplayClient:
         while (batch := await self._next_batch()) is not None:
             try:
                 batch.result = await self._send(batch)
-            except ReplayError as error:
+            except Exception as exception:  # whatever it is, the batch must settle
+                error = exception if isinstance(exception, ReplayError) else ReplayError(
+                    f"sending a batch failed: {exception!r}")
+                error.__cause__ = None if error is exception else exception
                 batch.error = error
                 error.dropped = batch.count
                 error.add_note(f"{batch.count} transitions sent in the background were dropped")

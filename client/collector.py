@@ -53,6 +53,8 @@ class CollectorConfig:
     """Stop after this many env steps of this collector (None: until the trainer says stop)."""
     source: str = field(default_factory=default_source)
     """Name under which episodes are reported."""
+    api_key: str | None = field(default=None, repr=False)
+    """The service's write key, if it has one."""
     poll_interval_s: float = 0.1
     """While held back by the trainer's pace, how often to ask for new weights (a bodiless
     304 while unchanged). Collectors work a round ahead, so this delay is hidden."""
@@ -96,7 +98,7 @@ class Collector:
         self._envs = make_vector_env(config.env_id, config.num_envs)
         self._rng = np.random.default_rng(config.seed)
         self._client = ReplayClient(config.url, config.buffer, capacity=config.capacity,
-                                    schema=transition_schema(
+                                    api_key=config.api_key, schema=transition_schema(
                                         self._envs.single_observation_space))
         self._n_actions = int(self._envs.single_action_space.n)  # type: ignore[attr-defined]
         self._weights: Weights | None = None

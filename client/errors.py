@@ -13,6 +13,7 @@ __all__ = [
     "BufferNotFound",
     "Conflict",
     "ConnectionFailed",
+    "Forbidden",
     "InvalidRequest",
     "NotEnoughTransitions",
     "PayloadTooLarge",
@@ -21,6 +22,7 @@ __all__ = [
     "ServiceError",
     "ServiceUnavailable",
     "TooManyRequests",
+    "Unauthorized",
 ]
 
 
@@ -61,6 +63,14 @@ class ServiceError(ReplayError):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.status} {self.code})"
+
+
+class Unauthorized(ServiceError):
+    """No API key, or not a valid one (401): pass `api_key` to the client."""
+
+
+class Forbidden(ServiceError):
+    """The API key may not do this (403): the read key cannot write."""
 
 
 class InvalidRequest(ServiceError):

@@ -37,6 +37,7 @@ from client.errors import (
     BufferNotFound,
     Conflict,
     ConnectionFailed,
+    Forbidden,
     InvalidRequest,
     NotEnoughTransitions,
     PayloadTooLarge,
@@ -45,6 +46,7 @@ from client.errors import (
     ServiceError,
     ServiceUnavailable,
     TooManyRequests,
+    Unauthorized,
 )
 from client.pending import Row, copy_row
 from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
@@ -145,6 +147,17 @@ class BufferProtocol:
         if num_batches is not None:
             params["num_batches"] = num_batches
         response = yield Call("GET", f"{self._path}/sample", params=params,
+                              headers={"accept": SAFETENSORS if self._binary else JSON})
+        _raise_for_error(response)
+        if self._binary:
+            return _read(response, _binary_batch)
+        schema = self.schema or (yield from self.info()).schema
+        return _read(response, lambda answer: _json_batch(answer, schema))
+
+    def read(self, first: int, count: int) -> Flow[Batch]:
+        """Transitions `first` .. `first + count - 1` in insertion order (0: the first ever)."""
+        response = yield Call("GET", f"{self._path}/transitions",
+                              params={"first": first, "count": count},
                               headers={"accept": SAFETENSORS if self._binary else JSON})
         _raise_for_error(response)
         if self._binary:
@@ -368,6 +381,10 @@ def _error_class(status: int, code: str) -> type[ServiceError]:
     if status == 404:
         # Any other 404 means the URL does not lead to this API at all.
         return BufferNotFound if code == "buffer_not_found" else ServiceError
+    if status == 401:
+        return Unauthorized
+    if status == 403:
+        return Forbidden
     if status == 413:
         return PayloadTooLarge
     if status in (400, 406, 415, 422):

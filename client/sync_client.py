@@ -60,19 +60,21 @@ class ReplayClient:
     None: floats as float32, integers as int64, bools as bool). An existing buffer
     is used as it is, unless it contradicts a `capacity` or `schema` given here:
     sends then raise Conflict. `binary` chooses safetensors on the wire; JSON
-    (False) cannot carry NaN or infinities.
+    (False) cannot carry NaN or infinities. `api_key` is the service's write key (or
+    its read key, for a client that only samples).
     """
 
     def __init__(self, url: str, buffer: str, *, capacity: int | None = None,
                  schema: Schema | None = None, flush_every: int = 256,
                  flush_interval_s: float = 1.0, timeout_s: float = 30.0,
                  binary: bool = True, max_unsent: int = 100_000, when_full: WhenFull = "block",
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, api_key: str | None = None) -> None:
         self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary)
         self._pending = PendingRows(flush_every=flush_every, flush_interval_s=flush_interval_s)
         self._outbox = Outbox(max_unsent, when_full)
         self._retry = retry or RetryPolicy()
-        self._http = httpx.Client(base_url=url, timeout=timeout_s)
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else None
+        self._http = httpx.Client(base_url=url, timeout=timeout_s, headers=headers)
         self._buffer = buffer
         # Guards the pending rows, the outbox and the failures; the sender waits on it.
         self._state = threading.Condition()
@@ -111,14 +113,19 @@ class ReplayClient:
             self._start_sender()
             self._state.notify_all()
 
-    def store_batch(self, columns: Mapping[str, ArrayLike]) -> StoreResult:
+    def store_batch(self, columns: Mapping[str, ArrayLike], *,
+                    idempotency_key: str | None = None) -> StoreResult:
         """Send a batch of columns (batch dimension first) after any pending rows, and wait
-        until the service has stored it."""
+        until the service has stored it. Give an `idempotency_key` to make a batch you may
+        send again in a later run (an import, say) count once; by default each call is a
+        new batch."""
         self._raise_failures()
         arrays = {name: np.asarray(values) for name, values in columns.items()}
+        batch = SealedBatch(arrays, batch_length(arrays), awaited=True)
+        if idempotency_key is not None:
+            batch.key = idempotency_key
         with self._state:
             self._seal()
-            batch = SealedBatch(arrays, batch_length(arrays), awaited=True)
             self._enqueue(batch)
         self._wait_for(batch, None)
         if batch.error is not None:
@@ -154,6 +161,12 @@ class ReplayClient:
         """
         return self._call("sample", lambda: self._protocol.sample(batch_size, replace,
                                                                   num_batches))
+
+    def read(self, first: int, count: int) -> Batch:
+        """Transitions in insertion order: `first` counts from the first ever inserted, and
+        the buffer holds total_inserted - size up to total_inserted - 1. Raises Conflict
+        if the range is not, or no longer, held."""
+        return self._call("read", lambda: self._protocol.read(first, count))
 
     def publish_weights(self, tensors: Mapping[str, np.ndarray],
                         metadata: Mapping[str, str] | None = None) -> int:
@@ -274,7 +287,10 @@ class ReplayClient:
         while (batch := self._next_batch()) is not None:
             try:
                 batch.result = self._send(batch)
-            except ReplayError as error:
+            except Exception as exception:  # whatever it is, the batch must settle
+                error = exception if isinstance(exception, ReplayError) else ReplayError(
+                    f"sending a batch failed: {exception!r}")
+                error.__cause__ = None if error is exception else exception
                 batch.error = error
                 error.dropped = batch.count
                 error.add_note(f"{batch.count} transitions sent in the background were dropped")

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
+from service.auth import authorize, warn_if_open
 from service.errors import install_error_handlers
 from service.routes import api_router
 from service.settings import Settings
 from service.storage.buffers import Buffers
 from service.storage.episodes import EpisodeLog
+from service.storage.memory import MemoryBudget
 from service.storage.registry import BufferRegistry
 from service.storage.ring import Ring
 from service.storage.scripts import Scripts
@@ -43,13 +46,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect_redis(settings)
         scripts = Scripts.register(redis)
-        registry = BufferRegistry(redis, scripts, segment_bytes=settings.segment_bytes,
+        memory = MemoryBudget(redis, scripts)
+        registry = BufferRegistry(redis, scripts, memory, segment_bytes=settings.segment_bytes,
                                   max_buffers=settings.max_buffers)
         app.state.settings = settings
         app.state.redis = redis
         app.state.buffers = Buffers(registry, Ring(scripts), max_batch=settings.max_batch)
         app.state.weights = WeightsStore(scripts)
         app.state.episodes = EpisodeLog(redis)
+        warn_if_open(settings)
+        with suppress(RedisError):  # Redis may be down at start: the service waits for it
+            await memory.warn_if_evicting()
         try:
             yield
         finally:
@@ -61,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "over HTTP.",
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],
     )
     install_error_handlers(app)
     app.include_router(api_router)

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import redis
 
@@ -61,16 +62,20 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server child process on a loopback port, stopped on exit.
 
-    `persistent` turns the append-only file on (fsync every second), so a
-    restart of `replay serve` finds its buffers again; tests leave it off.
+    `appendfsync` turns the append-only file on, so a restart finds the buffers
+    again: "everysec" (the default: a crash loses at most the last second) or
+    "always" (a crash loses nothing acknowledged; every write waits for the disk).
+    None leaves persistence off, as the tests mostly do.
     """
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, persistent: bool = True,
-                 executable: str | None = None) -> None:
+    def __init__(self, data_dir: Path, *, port: int | None = None,
+                 appendfsync: Literal["always", "everysec"] | None = "everysec",
+                 executable: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
-        self.persistent = persistent
+        self.appendfsync = appendfsync
         self.executable = executable or find_redis_server()
+        self.extra_args = extra_args
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,11 +88,11 @@ class RedisServer:
 
     def start(self, timeout_s: float = 15.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        durability = (["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistent
-                      else ["--appendonly", "no"])
+        durability = (["--appendonly", "yes", "--appendfsync", self.appendfsync]
+                      if self.appendfsync else ["--appendonly", "no"])
         command = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
                    "--dir", str(self.data_dir), "--save", "", *durability,
-                   "--logfile", str(self.log_file), "--daemonize", "no"]
+                   "--logfile", str(self.log_file), "--daemonize", "no", *self.extra_args]
         # A session of its own, so a Ctrl-C meant for the service does not stop Redis
         # before the service has finished its last requests; stop() ends it, and
         # the kernel does if this process dies without calling it.
@@ -135,6 +140,15 @@ class RedisServer:
             process.wait()
         if process.stderr:
             process.stderr.close()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to flush the append-only file."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+            if process.stderr:
+                process.stderr.close()
 
     def __enter__(self) -> RedisServer:
         return self.start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -35,6 +35,11 @@ class Settings(BaseSettings):
                                   description="Largest single transition a schema may describe.")
     segment_bytes: int = Field(default=64 * MiB, ge=1024, le=512 * MiB,
                                description="Bytes per Redis string a ring is split into.")
+    write_key: SecretStr | None = Field(default=None, min_length=16, description=(
+        "API key for everything (Authorization: Bearer <key>). With no key set the "
+        "service is open to anyone who reaches it."))
+    read_key: SecretStr | None = Field(default=None, min_length=16, description=(
+        "API key that may only read: sample, size, info, weights, episodes."))
     redis_timeout_s: float = Field(default=5.0, gt=0)
     idempotency_ttl_s: int = Field(default=3_600, ge=1, description=(
         "How long a store's Idempotency-Key is remembered: retries within it are not "

@@ -20,7 +20,7 @@ SERVICE_LIMITS = {"max_body_bytes": 4 * 1024 * 1024, "max_batch": 20_000,
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis"), persistent=False) as server:
+    with RedisServer(tmp_path_factory.mktemp("redis"), appendfsync=None) as server:
         yield server
 
 

@@ -63,6 +63,25 @@ async def store(name: BufferName, request: Request, buffers: BuffersDep, setting
                       total_inserted=stored.inserted.total_inserted)
 
 
+@router.get("/transitions", responses={
+    200: {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
+        "type": "string", "format": "binary"}}}}, **_ERRORS})
+async def read_transitions(
+        name: BufferName, buffers: BuffersDep, settings: SettingsDep,
+        first: Annotated[int, Query(ge=0, description=(
+            "Position of the first transition, counted from the first ever inserted (0); "
+            "the buffer holds total_inserted - size up to total_inserted - 1."))],
+        count: Annotated[int, Query(ge=1, examples=[10_000])],
+        accept: Annotated[str | None, Header()] = None) -> Response:
+    """Read transitions in insertion order, e.g. to export a buffer. Answers 409 if the
+    range is not, or no longer, held (overwritten by newer transitions)."""
+    if count > settings.max_sample:
+        raise LimitExceeded(f"count {count} is over the limit of {settings.max_sample} "
+                            "(REPLAY_MAX_SAMPLE)", field="count")
+    binary = wants_binary(accept)
+    return sample_response(await buffers.read(name, first, count), binary)
+
+
 @router.get("/sample", responses={
     200: {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
         "type": "string", "format": "binary"}}}}, **_ERRORS})

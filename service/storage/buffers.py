@@ -79,6 +79,18 @@ class Buffers:
 
         return await self._on_current(name, sample_from)
 
+    async def read(self, name: str, first: int, count: int) -> SampledBatch:
+        """Transitions in insertion order, for exports: see Ring.read_range."""
+        async def read_from(meta: BufferMeta) -> SampledBatch:
+            read = await self._ring.read_range(meta, first, count)
+            if meta.schema is None:  # cached before another replica's first store
+                meta = await self.registry.get(name, fresh=True)
+            assert meta.schema is not None
+            return SampledBatch(columns=meta.schema.unpack(read.records), slots=read.slots,
+                                size=read.size, total_inserted=read.total_inserted)
+
+        return await self._on_current(name, read_from)
+
     async def _on_current(self, name: str, operation: Callable[[BufferMeta], Awaitable[T]]) -> T:
         """Run on the cached metadata; once more on fresh metadata if it went stale."""
         try:

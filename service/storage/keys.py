@@ -3,6 +3,7 @@ Cluster keeps a buffer on one node (its Lua scripts need that) and spreads
 buffers across nodes."""
 
 REGISTRY = "replay:buffers"
+RESERVATIONS = "replay:reservations"
 
 
 def meta(name: str) -> str:

@@ -12,6 +12,7 @@ from redis.asyncio.client import Pipeline
 from client.schema import Schema
 from service.errors import BufferConflict, BufferNotFound, TooManyBuffers
 from service.storage import keys
+from service.storage.memory import MemoryBudget
 from service.storage.meta import BufferMeta, Counters, slots_per_segment
 from service.storage.scripts import Scripts
 
@@ -30,9 +31,11 @@ class BufferRegistry:
     the one way it can go stale (delete and re-create elsewhere).
     """
 
-    def __init__(self, redis: Redis, scripts: Scripts, *, segment_bytes: int, max_buffers: int):
+    def __init__(self, redis: Redis, scripts: Scripts, memory: MemoryBudget, *,
+                 segment_bytes: int, max_buffers: int):
         self._redis = redis
         self._scripts = scripts
+        self._memory = memory
         self._segment_bytes = segment_bytes
         self._max_buffers = max_buffers
         self._cache: dict[str, BufferMeta] = {}
@@ -48,6 +51,8 @@ class BufferRegistry:
             raise TooManyBuffers(f"the service holds {self._max_buffers} buffers, its limit; "
                                  "delete one or raise REPLAY_MAX_BUFFERS")
         new_capacity = capacity or default_capacity
+        if schema is not None and not await self._exists(name):
+            await self._memory.reserve(name, new_capacity, schema.record_size)
         created = await self._scripts.create(
             keys=[keys.meta(name)],
             args=[secrets.token_hex(8), new_capacity, schema.canonical_json() if schema else "",
@@ -85,6 +90,7 @@ class BufferRegistry:
 
     async def adopt_schema(self, meta: BufferMeta, schema: Schema) -> BufferMeta:
         """Set the schema of a buffer created without one; the first writer wins."""
+        await self._memory.reserve(meta.name, meta.capacity, schema.record_size)
         status, *_ = await self._scripts.adopt_schema(
             keys=[meta.meta_key],
             args=[meta.incarnation, schema.canonical_json(), schema.record_size,
@@ -109,6 +115,7 @@ class BufferRegistry:
 
         try:
             await self._redis.transaction(unlink_all, keys.meta(name))
+            await self._memory.release(name)
         finally:
             self.forget(name)
 

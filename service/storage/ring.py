@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from service.storage.meta import BufferMeta
 from service.storage.registry import StaleMeta
 from service.storage.scripts import Scripts
 
-_GONE, _STALE, _TOO_FEW, _KEY_REUSED, _REPEATED = 1, 2, 3, 4, 5
+_GONE, _STALE, _TOO_FEW, _KEY_REUSED, _REPEATED, _NOT_HELD = 1, 2, 3, 4, 5, 6
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,18 @@ class Ring:
         return Inserted(count=stored, first_slot=first_slot, total_inserted=total,
                         size=min(total, meta.capacity), repeated=status == _REPEATED)
 
+    async def read_range(self, meta: BufferMeta, first: int, count: int) -> Sampled:
+        """Transitions `first` .. `first + count - 1` in insertion order (0 is the first ever
+        inserted), as long as the ring still holds them all."""
+        reply = await self._scripts.read_range(keys=meta.script_keys,
+                                               args=[meta.incarnation, first, count])
+        if reply[0] == _NOT_HELD:
+            raise RangeNotHeld(first, count, reply[1], reply[2])
+        _raise_for_status(meta, reply)
+        _, size, total, records = reply
+        slots = np.arange(first, first + count, dtype=np.int64) % meta.capacity
+        return Sampled(records=records, slots=slots, size=size, total_inserted=total)
+
     async def sample(self, meta: BufferMeta, batch_size: int, batches: int, *,
                      with_replacement: bool, seed: int) -> Sampled:
         """`batches` minibatches of `batch_size` slots, one after the other."""
@@ -88,7 +101,17 @@ class Ring:
                        total_inserted=total)
 
 
-def _raise_for_status(meta: BufferMeta, reply: list[int]) -> None:
+class RangeNotHeld(ApiError):
+    status = 409
+    code = "range_not_held"
+
+    def __init__(self, first: int, count: int, oldest: int, total: int) -> None:
+        super().__init__(f"transitions {first} to {first + count - 1} (counted from the first "
+                         f"ever inserted) are not held: the buffer holds {oldest} to {total - 1}",
+                         field="first", oldest=oldest, total_inserted=total)
+
+
+def _raise_for_status(meta: BufferMeta, reply: list[Any]) -> None:
     if reply[0] == _GONE:
         raise BufferNotFound(meta.name)
     if reply[0] == _STALE:

@@ -13,6 +13,8 @@ class Scripts:
     adopt_schema: AsyncScript
     insert: AsyncScript
     sample: AsyncScript
+    read_range: AsyncScript
+    reserve_memory: AsyncScript
     publish_weights: AsyncScript
     fetch_weights: AsyncScript
 

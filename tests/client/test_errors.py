@@ -161,7 +161,7 @@ def test_batches_wait_out_a_service_restart_and_arrive_once_in_order(
 
 
 def test_a_redis_outage_is_ridden_out_without_an_error(tmp_path: Path, buffer_name: str) -> None:
-    with RedisServer(tmp_path / "redis", persistent=True) as redis_server:
+    with RedisServer(tmp_path / "redis", appendfsync="everysec") as redis_server:
         own_service = ServiceProcess(redis_server.url, tmp_path).start()
         try:
             with ReplayClient(own_service.url, buffer_name, flush_every=2,

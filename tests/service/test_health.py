@@ -21,7 +21,8 @@ def test_openapi_describes_every_endpoint(http: httpx.Client) -> None:
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/buffers"),
         ("PUT", "/buffers/{name}"), ("GET", "/buffers/{name}"), ("DELETE", "/buffers/{name}"),
         ("GET", "/buffers/{name}/size"), ("POST", "/buffers/{name}/transitions"),
-        ("GET", "/buffers/{name}/sample"), ("PUT", "/buffers/{name}/weights"),
+        ("GET", "/buffers/{name}/sample"), ("GET", "/buffers/{name}/transitions"),
+        ("PUT", "/buffers/{name}/weights"),
         ("GET", "/buffers/{name}/weights"), ("POST", "/buffers/{name}/episodes"),
         ("GET", "/buffers/{name}/episodes"),
     }

@@ -15,7 +15,7 @@ from tests.support import ServiceProcess
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis", persistent=True) as server:
+    with RedisServer(tmp_path / "redis", appendfsync="everysec") as server:
         yield server
 
 
