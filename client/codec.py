@@ -141,11 +141,28 @@ def _columns_from_json(raw: dict[str, Any]) -> dict[str, np.ndarray]:
             raise WireError("invalid_shape", f"field '{name}': expected a list with one value "
                             "per transition", field=name)
         try:
-            columns[name] = np.asarray(values)
+            column = np.asarray(values)
         except (ValueError, OverflowError):
             raise WireError("invalid_shape", f"field '{name}': nested lists of unequal length",
                             field=name) from None
+        if column.dtype.kind in "iuf" and _holds_bool(values):
+            # numpy reads [1, true] as [1, 1]: a boolean among numbers is a type error
+            raise WireError("invalid_dtype", f"field '{name}': booleans mixed with numbers",
+                            field=name)
+        columns[name] = column
     return columns
+
+
+def _holds_bool(values: list[Any]) -> bool:
+    """Whether nested lists hold a bool anywhere (numbers only were already checked)."""
+    stack: list[Any] = [values]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            return True
+        if isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def decode_safetensors(body: bytes) -> DecodedBatch:
@@ -195,6 +212,8 @@ def conform(schema: Schema, batch: DecodedBatch) -> tuple[dict[str, np.ndarray],
 
 
 def _batch_length(columns: dict[str, np.ndarray]) -> int:
+    if not columns:
+        raise WireError("empty_batch", "the batch holds no fields")
     lengths = {}
     for name, column in columns.items():
         if column.ndim == 0:
@@ -221,6 +240,9 @@ def _conform_field(name: str, spec: FieldSpec, column: np.ndarray, exact: bool) 
         if column.dtype != target:
             raise WireError("invalid_dtype", f"field '{name}': expected {spec.dtype}, got "
                             f"{column.dtype}", field=name)
+        if target.kind == "b" and (column.view(np.uint8) > 1).any():
+            raise WireError("invalid_dtype", f"field '{name}': a bool byte must be 0 or 1",
+                            field=name)
         result = column
     else:
         result = _cast_json_column(name, spec, column)

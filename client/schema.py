@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["BUFFER_NAME_PATTERN", "DQN_FIELDS", "DType", "FieldSpec", "Schema",
-           "FIELD_NAME_PATTERN"]
+__all__ = ["BUFFER_NAME_PATTERN", "DQN_FIELDS", "DType", "FieldSpec", "FIELD_NAME_PATTERN",
+           "Prioritized", "RateLimit", "Schema"]
 
 DType = Literal[
     "bool",
@@ -104,3 +104,28 @@ class Schema(BaseModel):
     def canonical_json(self) -> str:
         """The stored form: equal schemas give equal strings."""
         return self.model_dump_json()
+
+
+class Prioritized(BaseModel):
+    """Prioritized replay (Schaul et al. 2016): transition i is drawn with probability
+    p_i^alpha / sum_j p_j^alpha. New transitions get the highest priority seen so far,
+    unless the writer sends its own (field `_priority`)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6
+
+
+class RateLimit(BaseModel):
+    """Keeps a fast sampler from overfitting a slow writer (Reverb's SampleToInsertRatio).
+
+    Sampling waits until the buffer holds `min_size` transitions, then while the
+    transitions sampled would exceed samples_per_insert x (inserted - min_size) +
+    tolerance.
+    """
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    min_size: Annotated[int, Field(ge=0)] = 0
+    samples_per_insert: Annotated[float, Field(gt=0.0)] | None = None
+    tolerance: Annotated[float, Field(ge=0.0)] = 0.0

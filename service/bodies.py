@@ -40,9 +40,13 @@ def _too_large(limit: int) -> PayloadTooLarge:
                            " send fewer transitions per request", field="body")
 
 
-def decode_transitions(content_type: str | None, body: bytes) -> DecodedBatch:
+def decode_transitions(content_type: str | None, body: bytes, json_limit: int) -> DecodedBatch:
     media_type = _media_type(content_type)
     if media_type == JSON:
+        if len(body) > json_limit:
+            raise PayloadTooLarge(f"a JSON body over {json_limit} bytes "
+                                  "(REPLAY_MAX_JSON_BODY_BYTES); send large batches as "
+                                  f"{SAFETENSORS}", field="body")
         return decode_json_transitions(body)
     if media_type in BINARY_ALIASES:
         return decode_safetensors(body)
@@ -67,12 +71,15 @@ def _media_type(header: str | None) -> str:
 
 
 def sample_response(batch: SampledBatch, binary: bool) -> Response:
+    extras = {key: value for key, value in (("weights", batch.weights),
+                                            ("inserted", batch.inserted)) if value is not None}
     if binary:
         tensors = dict(batch.columns)
         tensors[INDICES_TENSOR] = batch.slots
+        tensors.update({f"_{key}": value for key, value in extras.items()})
         metadata = {"size": str(batch.size), "total_inserted": str(batch.total_inserted)}
         return Response(encode_safetensors(tensors, metadata), media_type=SAFETENSORS)
     document = {"size": batch.size, "total_inserted": batch.total_inserted,
-                "indices": batch.slots, "columns": batch.columns}
+                "indices": batch.slots, "columns": batch.columns, **extras}
     return Response(orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from client.schema import Schema
+from client.schema import Prioritized, RateLimit, Schema
 
 CARTPOLE_SCHEMA: dict[str, Any] = {
     "fields": {
@@ -32,6 +32,10 @@ class BufferSpec(BaseModel):
     buffer_schema: Schema | None = Field(
         default=None, alias="schema",
         description="Fields with dtype and shape; left out, the first store sets it.")
+    prioritized: Prioritized | None = Field(
+        default=None, description="Prioritized replay; left out, sampling is uniform.")
+    rate_limit: RateLimit | None = Field(
+        default=None, description="Hold samplers back to a ratio of inserts.")
 
 
 class SizeInfo(BaseModel):
@@ -53,6 +57,8 @@ class BufferInfo(SizeInfo):
     name: str
     buffer_schema: Schema | None = Field(alias="schema")
     created_at: float = Field(description="Unix time of creation.")
+    prioritized: Prioritized | None = None
+    rate_limit: RateLimit | None = None
 
 
 class BufferList(BaseModel):
@@ -89,6 +95,23 @@ class SampleReply(BaseModel):
     columns: dict[str, list[Any]]
 
 
+class PriorityUpdate(BaseModel):
+    """New priorities for sampled transitions (e.g. |TD error| + epsilon), with the slots
+    and insertion numbers the sample gave: a slot overwritten since is skipped."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [
+        {"indices": [17, 1203], "inserted": [4113, 1203], "priorities": [0.8, 0.05]}]})
+
+    indices: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+    inserted: list[Annotated[int, Field(ge=0)]]
+    priorities: list[Annotated[float, Field(ge=0.0, allow_inf_nan=False)]]
+
+
+class PrioritiesUpdated(BaseModel):
+    updated: int
+    skipped: int = Field(description="Slots overwritten since they were sampled.")
+
+
 class WeightsReply(BaseModel):
     version: int = Field(description="Counts publications: 1 for the first.")
     etag: str = Field(description="Send it as If-None-Match to fetch only newer weights.")
@@ -100,7 +123,7 @@ class EpisodeResult(BaseModel):
 
     episode_return: float = Field(alias="return", allow_inf_nan=False,
                                   description="Undiscounted sum of rewards.")
-    length: Annotated[int, Field(ge=0)]
+    length: Annotated[int, Field(ge=0, le=2**31 - 1)]
     source: Annotated[str, Field(max_length=128)] = Field(
         default="", description="Who ran it, e.g. a collector's name.")
 

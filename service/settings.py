@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     max_sample: int = Field(default=65_536, ge=1, description="Transitions in one sample.")
     max_body_bytes: int = Field(default=256 * MiB, ge=1024,
                                 description="Largest request body accepted (413 beyond).")
+    max_json_body_bytes: int = Field(default=16 * MiB, ge=1024, description=(
+        "Largest JSON body: decoding JSON takes some 40 times its size in memory, so "
+        "large batches should come as safetensors."))
     max_record_bytes: int = Field(default=16 * MiB, ge=1,
                                   description="Largest single transition a schema may describe.")
     segment_bytes: int = Field(default=64 * MiB, ge=1024, le=512 * MiB,

@@ -13,9 +13,9 @@ from service.redis_server import RedisServer
 from tests.support import ServiceProcess
 
 # Small enough that the limits can be crossed cheaply in a test.
-# Rings are cut into 4 KiB strings, so every test also crosses string boundaries.
+# Rings are cut into 16 KiB strings, so most tests also cross string boundaries.
 SERVICE_LIMITS = {"max_body_bytes": 4 * 1024 * 1024, "max_batch": 20_000,
-                  "max_sample": 50_000, "max_capacity": 1_000_000, "segment_bytes": 4096}
+                  "max_sample": 50_000, "max_capacity": 1_000_000, "segment_bytes": 16_384}
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,9 @@ async def create_buffer(name: BufferName, buffers: BuffersDep, settings: Setting
         raise LimitExceeded(f"one transition would take {schema.record_size} bytes; the limit is "
                        f"{settings.max_record_bytes} (REPLAY_MAX_RECORD_BYTES)", field="schema")
     _, created = await buffers.registry.create(name, spec.capacity, schema,
-                                               default_capacity=settings.default_capacity)
+                                               default_capacity=settings.default_capacity,
+                                               prioritized=spec.prioritized,
+                                               rate_limit=spec.rate_limit)
     if not created:
         response.status_code = 200
     return await _info(buffers, name)
@@ -74,6 +76,7 @@ async def _info(buffers: BuffersDep, name: str) -> BufferInfo:
     meta = await buffers.registry.get(name, fresh=True)
     counters = await buffers.registry.counters(name)
     return BufferInfo(name=name, schema=meta.schema, created_at=meta.created_at,
+                      prioritized=meta.prioritized, rate_limit=meta.rate_limit,
                       size=counters.size, capacity=counters.capacity,
                       total_inserted=counters.total_inserted,
                       total_sampled=counters.total_sampled)

@@ -5,10 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.deps import BufferName, BuffersDep, EpisodesDep
+from service.errors import LimitExceeded
 from service.models import EpisodeList, EpisodeReport, EpisodesRecorded, ErrorReply, LoggedEpisode
 from service.storage.episodes import Episode
 
 router = APIRouter(prefix="/buffers/{name}/episodes", tags=["episodes"])
+
+_LAST_POSSIBLE_ID = f"{2**64 - 1}-{2**64 - 1}"
 
 
 @router.post("", response_model=EpisodesRecorded,
@@ -32,7 +35,12 @@ async def list_episodes(
             "oldest kept."))] = "0",
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000) -> EpisodeList:
     """Episodes recorded after a given id, oldest first: poll with the last id seen."""
+    if any(int(part) >= 2**64 for part in after.split("-")):
+        raise LimitExceeded("`after` is not a stream id: each part must be below 2^64",
+                            field="after")
     await buffers.registry.get(name)
+    if after == _LAST_POSSIBLE_ID:  # nothing can come after it
+        return EpisodeList(episodes=[], last_id=after)
     logged = await episodes.read(name, after, limit)
     return EpisodeList(
         episodes=[LoggedEpisode(id=item.id, episode_return=item.episode_return,

@@ -3,6 +3,7 @@
 from hashlib import blake2b
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
@@ -10,7 +11,14 @@ from client.codec import JSON, SAFETENSORS
 from service.bodies import decode_transitions, read_body, sample_response, wants_binary
 from service.deps import BufferName, BuffersDep, SettingsDep
 from service.errors import LimitExceeded
-from service.models import ErrorReply, SampleReply, StoreReply
+from service.models import (
+    ErrorReply,
+    PrioritiesUpdated,
+    PriorityUpdate,
+    SampleReply,
+    StoreReply,
+)
+from service.storage.buffers import UnusableField
 from service.storage.ring import IdempotencyKey
 
 router = APIRouter(prefix="/buffers/{name}", tags=["transitions"])
@@ -57,7 +65,8 @@ async def store(name: BufferName, request: Request, buffers: BuffersDep, setting
     if idempotency_key is not None:
         idempotency = IdempotencyKey(idempotency_key, blake2b(body, digest_size=16).hexdigest(),
                                      settings.idempotency_ttl_s)
-    stored = await buffers.store(name, decode_transitions(content_type, body), idempotency)
+    batch = decode_transitions(content_type, body, settings.max_json_body_bytes)
+    stored = await buffers.store(name, batch, idempotency)
     return StoreReply(stored=stored.inserted.count, first_slot=stored.inserted.first_slot,
                       size=stored.inserted.size, capacity=stored.capacity,
                       total_inserted=stored.inserted.total_inserted)
@@ -94,14 +103,38 @@ async def sample(name: BufferName, buffers: BuffersDep, settings: SettingsDep,
                  replace: Annotated[bool, Query(
                      description="Sample with replacement (the default); false draws distinct "
                      "slots within each minibatch.")] = True,
+                 beta: Annotated[float, Query(ge=0.0, le=1.0, description=(
+                     "Prioritized buffers: the importance-sampling exponent (anneal it "
+                     "towards 1 over training)."))] = 0.4,
+                 timeout_s: Annotated[float, Query(ge=0.0, le=60.0, description=(
+                     "How long to wait while the buffer's rate limit holds the sample back, "
+                     "before answering 429."))] = 0.0,
                  accept: Annotated[str | None, Header()] = None) -> Response:
-    """Draw `batch_size` transitions uniformly at random. JSON by default; send
-    `Accept: application/x-safetensors` for tensors."""
+    """Draw `batch_size` transitions at random: uniformly, or in proportion to priority^alpha
+    in a prioritized buffer (which then adds importance-sampling `weights` and the
+    `inserted` numbers to pass back with new priorities). JSON by default; send
+    `Accept: application/x-safetensors` for tensors (`_indices`, `_weights`, `_inserted`)."""
     if batch_size * (num_batches or 1) > settings.max_sample:
         field = "num_batches" if num_batches else "batch_size"
         raise LimitExceeded(f"{batch_size * (num_batches or 1)} transitions in one sample is "
                             f"over the limit of {settings.max_sample} (REPLAY_MAX_SAMPLE)",
                             field=field)
     binary = wants_binary(accept)
-    batch = await buffers.sample(name, batch_size, num_batches, with_replacement=replace)
+    batch = await buffers.sample(name, batch_size, num_batches, with_replacement=replace,
+                                 beta=beta, wait_s=timeout_s)
     return sample_response(batch, binary)
+
+
+@router.post("/priorities", response_model=PrioritiesUpdated, responses=_ERRORS)
+async def update_priorities(name: BufferName, update: PriorityUpdate,
+                            buffers: BuffersDep) -> PrioritiesUpdated:
+    """Set new priorities of sampled transitions (prioritized buffers), e.g. each
+    transition's |TD error| plus a small epsilon. The service raises them to alpha."""
+    lengths = {len(update.indices), len(update.inserted), len(update.priorities)}
+    if len(lengths) != 1:
+        raise UnusableField("indices, inserted and priorities need one entry each per "
+                            "transition", field="priorities")
+    updated, skipped = await buffers.update_priorities(
+        name, np.asarray(update.indices, np.int64), np.asarray(update.inserted, np.int64),
+        np.asarray(update.priorities, np.float64))
+    return PrioritiesUpdated(updated=updated, skipped=skipped)

@@ -19,6 +19,11 @@ def idempotency(name: str, incarnation: str, key: str) -> str:
     return f"replay:{{{name}}}:idem:{incarnation}:{key}"
 
 
+def tree_level(name: str, level: int) -> str:
+    """One level of a prioritized buffer's sum tree; level 0 holds the leaves."""
+    return f"replay:{{{name}}}:tree:{level}"
+
+
 def weights(name: str) -> str:
     return f"replay:{{{name}}}:weights"
 

@@ -45,9 +45,9 @@ class MemoryBudget:
         limit = int(config.get("maxmemory", "0"))
         return limit or None
 
-    async def reserve(self, name: str, capacity: int, record_size: int) -> None:
+    async def reserve(self, name: str, capacity: int, bytes_per_slot: float) -> None:
         """Reserve the ring's bytes for `name`, or raise InsufficientStorage (507)."""
-        needed = capacity * record_size
+        needed = int(capacity * bytes_per_slot)
         limit = await self.maxmemory()
         budget = int(limit * RESERVABLE_SHARE) if limit else -1  # -1: no limit
         granted, reserved = await self._scripts.reserve_memory(
@@ -56,7 +56,7 @@ class MemoryBudget:
             assert limit is not None
             raise InsufficientStorage(
                 f"buffer '{name}' needs {needed / MB:.1f} MB ({capacity} transitions of "
-                f"{record_size} bytes), but Redis's maxmemory of {limit / MB:.1f} MB leaves "
+                f"{bytes_per_slot:g} bytes), but Redis's maxmemory of {limit / MB:.1f} MB leaves "
                 f"{(budget - reserved) / MB:.1f} MB beside the other buffers; lower the "
                 "capacity, delete a buffer or give Redis more memory", field="capacity")
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from client.schema import Schema
+from client.schema import Prioritized, RateLimit, Schema
 from service.storage import keys
+
+FANOUT = 16  # children per node of a prioritized buffer's sum tree (lua/sum_tree.lua)
+
+
+def tree_level_sizes(capacity: int) -> list[int]:
+    """Nodes per level of the sum tree, leaves first, down to the single root."""
+    sizes = [capacity]
+    while sizes[-1] > 1:
+        sizes.append(-(-sizes[-1] // FANOUT))
+    return sizes
 
 
 @dataclass(frozen=True)
@@ -24,10 +34,16 @@ class BufferMeta:
     schema: Schema | None
     slots_per_segment: int
     created_at: float
+    prioritized: Prioritized | None = None
+    rate_limit: RateLimit | None = None
 
     @classmethod
     def from_hash(cls, name: str, fields: dict[bytes, bytes]) -> BufferMeta:
         schema_json = fields[b"schema"]
+        alpha = fields.get(b"alpha", b"")
+        per_insert = fields.get(b"samples_per_insert", b"")
+        min_size = int(fields.get(b"min_size", b"0"))
+        tolerance = float(fields.get(b"tolerance", b"0"))
         return cls(
             name=name,
             incarnation=fields[b"incarnation"].decode(),
@@ -35,7 +51,20 @@ class BufferMeta:
             schema=Schema.model_validate_json(schema_json) if schema_json else None,
             slots_per_segment=int(fields[b"slots_per_segment"]),
             created_at=float(fields[b"created_at"]),
+            prioritized=Prioritized(alpha=float(alpha)) if alpha else None,
+            rate_limit=RateLimit(min_size=min_size, tolerance=tolerance,
+                                 samples_per_insert=float(per_insert) if per_insert else None)
+            if (min_size or per_insert) else None,
         )
+
+    def options_hash(self) -> dict[str, str | int | float]:
+        """The fields `from_hash` reads back as `prioritized` and `rate_limit`."""
+        limit = self.rate_limit or RateLimit()
+        return {"alpha": self.prioritized.alpha if self.prioritized else "",
+                "levels": len(tree_level_sizes(self.capacity)) if self.prioritized else 0,
+                "max_priority": 1.0, "min_size": limit.min_size,
+                "samples_per_insert": limit.samples_per_insert or "",
+                "tolerance": limit.tolerance}
 
     @property
     def meta_key(self) -> str:
@@ -48,9 +77,19 @@ class BufferMeta:
 
     @property
     def script_keys(self) -> list[str]:
-        """The metadata hash, then every segment of the ring, as scripts take them."""
+        """The metadata hash, every segment of the ring, then (prioritized buffers) every
+        level of the sum tree, leaves first: the keys the scripts take, in that order."""
         segments = -(-self.capacity // self.slots_per_segment)
-        return [self.meta_key] + [keys.segment(self.name, i) for i in range(segments)]
+        levels = len(tree_level_sizes(self.capacity)) if self.prioritized else 0
+        return ([self.meta_key] + [keys.segment(self.name, i) for i in range(segments)]
+                + [keys.tree_level(self.name, level) for level in range(levels)])
+
+    @property
+    def bytes_per_slot(self) -> float:
+        """What one slot takes in Redis: its record, and its share of the sum tree."""
+        record = self.schema.record_size if self.schema else 0
+        tree = 8 * sum(tree_level_sizes(self.capacity)) / self.capacity if self.prioritized else 0
+        return record + tree
 
 
 def slots_per_segment(schema: Schema | None, capacity: int, segment_bytes: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from typing import cast
@@ -9,14 +10,27 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from client.schema import Schema
-from service.errors import BufferConflict, BufferNotFound, TooManyBuffers
+from client.schema import Prioritized, RateLimit, Schema
+from service.errors import BufferConflict, BufferNotFound, LimitExceeded, TooManyBuffers
 from service.storage import keys
 from service.storage.memory import MemoryBudget
 from service.storage.meta import BufferMeta, Counters, slots_per_segment
 from service.storage.scripts import Scripts
 
 _STALE = 2
+
+
+# Every script call names every Redis string of its ring, so their number is bounded.
+MAX_SEGMENTS = 4_096
+
+
+def _check_layout(meta: BufferMeta) -> None:
+    segments = -(-meta.capacity // meta.slots_per_segment)
+    if segments > MAX_SEGMENTS:
+        raise LimitExceeded(
+            f"{meta.capacity} transitions of {meta.bytes_per_slot:g} bytes would take "
+            f"{segments} Redis strings of REPLAY_SEGMENT_BYTES; at most {MAX_SEGMENTS}: lower "
+            "the capacity (or raise REPLAY_SEGMENT_BYTES)", field="capacity")
 
 
 class StaleMeta(Exception):
@@ -41,23 +55,34 @@ class BufferRegistry:
         self._cache: dict[str, BufferMeta] = {}
 
     async def create(self, name: str, capacity: int | None, schema: Schema | None, *,
-                     default_capacity: int) -> tuple[BufferMeta, bool]:
+                     default_capacity: int, prioritized: Prioritized | None = None,
+                     rate_limit: RateLimit | None = None) -> tuple[BufferMeta, bool]:
         """Create a buffer, or accept an existing one that matches; True if created.
 
-        Left out (None), capacity and schema match whatever an existing buffer has.
+        Left out (None), capacity, schema, `prioritized` (else uniform sampling) and
+        `rate_limit` match whatever an existing buffer has; given, they must match it.
         """
         if await self._redis.scard(keys.REGISTRY) >= self._max_buffers and not await self._exists(
                 name):
             raise TooManyBuffers(f"the service holds {self._max_buffers} buffers, its limit; "
                                  "delete one or raise REPLAY_MAX_BUFFERS")
         new_capacity = capacity or default_capacity
+        wanted = BufferMeta(name=name, incarnation=secrets.token_hex(8), capacity=new_capacity,
+                            schema=schema, created_at=time.time(),
+                            slots_per_segment=slots_per_segment(schema, new_capacity,
+                                                                self._segment_bytes),
+                            prioritized=prioritized, rate_limit=rate_limit)
         if schema is not None and not await self._exists(name):
-            await self._memory.reserve(name, new_capacity, schema.record_size)
+            _check_layout(wanted)
+            await self._memory.reserve(name, new_capacity, wanted.bytes_per_slot)
+        fields = {"incarnation": wanted.incarnation, "capacity": new_capacity,
+                  "schema": schema.canonical_json() if schema else "",
+                  "record_size": schema.record_size if schema else 0,
+                  "slots_per_segment": wanted.slots_per_segment,
+                  "created_at": wanted.created_at, "total_inserted": 0, "total_sampled": 0,
+                  **wanted.options_hash()}
         created = await self._scripts.create(
-            keys=[keys.meta(name)],
-            args=[secrets.token_hex(8), new_capacity, schema.canonical_json() if schema else "",
-                  schema.record_size if schema else 0,
-                  slots_per_segment(schema, new_capacity, self._segment_bytes), time.time()])
+            keys=[keys.meta(name)], args=[part for pair in fields.items() for part in pair])
         await self._redis.sadd(keys.REGISTRY, name)
         meta = await self.get(name, fresh=True)
         if created:
@@ -65,6 +90,11 @@ class BufferRegistry:
         if capacity is not None and meta.capacity != capacity:
             raise BufferConflict(f"buffer '{name}' exists with capacity {meta.capacity}, not "
                                  f"{capacity}; delete it first to change it", field="capacity")
+        for field, given, held in (("prioritized", prioritized, meta.prioritized),
+                                   ("rate_limit", rate_limit, meta.rate_limit)):
+            if given is not None and given != held:
+                raise BufferConflict(f"buffer '{name}' exists with {field}={held}, not {given}; "
+                                     "delete it first to change it", field=field)
         if schema is not None:
             if meta.schema is None:
                 meta = await self.adopt_schema(meta, schema)
@@ -90,7 +120,10 @@ class BufferRegistry:
 
     async def adopt_schema(self, meta: BufferMeta, schema: Schema) -> BufferMeta:
         """Set the schema of a buffer created without one; the first writer wins."""
-        await self._memory.reserve(meta.name, meta.capacity, schema.record_size)
+        adopted = dataclasses.replace(meta, schema=schema, slots_per_segment=slots_per_segment(
+            schema, meta.capacity, self._segment_bytes))
+        _check_layout(adopted)
+        await self._memory.reserve(meta.name, meta.capacity, adopted.bytes_per_slot)
         status, *_ = await self._scripts.adopt_schema(
             keys=[meta.meta_key],
             args=[meta.incarnation, schema.canonical_json(), schema.record_size,

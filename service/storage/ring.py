@@ -14,6 +14,7 @@ from service.storage.registry import StaleMeta
 from service.storage.scripts import Scripts
 
 _GONE, _STALE, _TOO_FEW, _KEY_REUSED, _REPEATED, _NOT_HELD = 1, 2, 3, 4, 5, 6
+_RATE_LIMITED, _NOT_PRIORITIZED = 7, 8
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,29 @@ class Sampled:
     slots: np.ndarray
     size: int
     total_inserted: int
+    probabilities: np.ndarray | None = None
+    """Prioritized buffers: the chance each drawn slot had, p_i^alpha / sum_j p_j^alpha."""
 
+
+class RateLimited(Exception):
+    """The buffer's rate limit holds this sample back for now."""
+
+    def __init__(self, excess: int, size: int, total_inserted: int, total_sampled: int) -> None:
+        super().__init__(f"{excess} transitions over the rate limit")
+        self.excess = excess
+        self.size = size
+        self.total_inserted = total_inserted
+        self.total_sampled = total_sampled
+
+
+class NotPrioritized(ApiError):
+    status = 422
+    code = "not_prioritized"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"buffer '{name}' samples uniformly: it has no priorities (create it "
+                         'with "prioritized": {"alpha": 0.6} for prioritized replay)',
+                         field="prioritized")
 
 class Ring:
     """Each call is one Lua script: one round trip, atomic against other writers."""
@@ -57,7 +80,10 @@ class Ring:
         self._scripts = scripts
 
     async def insert(self, meta: BufferMeta, records: bytes, count: int,
-                     idempotency: IdempotencyKey | None = None) -> Inserted:
+                     idempotency: IdempotencyKey | None = None,
+                     priorities: np.ndarray | None = None) -> Inserted:
+        """Write `count` packed records; `priorities` (prioritized buffers) are the
+        writer's own, else each new slot gets the highest priority seen so far."""
         key_args: list[int | str]
         if idempotency is None:  # the script takes a key either way, and ignores this one
             record_key, key_args = meta.meta_key, [0, "", 0]
@@ -66,7 +92,8 @@ class Ring:
             key_args = [1, idempotency.body_digest, idempotency.ttl_s]
         reply = await self._scripts.insert(
             keys=[meta.meta_key, record_key, *meta.script_keys[1:]],
-            args=[meta.incarnation, count, records, *key_args])
+            args=[meta.incarnation, count, records, *key_args,
+                  priorities.astype("<f8").tobytes() if priorities is not None else ""])
         if reply[0] == _KEY_REUSED:
             assert idempotency is not None
             raise IdempotencyKeyReused(idempotency.key)
@@ -90,15 +117,35 @@ class Ring:
     async def sample(self, meta: BufferMeta, batch_size: int, batches: int, *,
                      with_replacement: bool, seed: int) -> Sampled:
         """`batches` minibatches of `batch_size` slots, one after the other."""
-        reply = await self._scripts.sample(
-            keys=meta.script_keys,
-            args=[meta.incarnation, batch_size, batches, int(with_replacement), seed])
+        if meta.prioritized:
+            reply = await self._scripts.sample_prioritized(
+                keys=meta.script_keys, args=[meta.incarnation, batch_size, batches, seed])
+        else:
+            reply = await self._scripts.sample(
+                keys=meta.script_keys,
+                args=[meta.incarnation, batch_size, batches, int(with_replacement), seed])
         if reply[0] == _TOO_FEW:
             raise NotEnoughTransitions(meta.name, batch_size, reply[1], with_replacement)
+        if reply[0] == _RATE_LIMITED:
+            raise RateLimited(*reply[1:5])
         _raise_for_status(meta, reply)
-        _, size, total, records, slots = reply
+        size, total, records, slots = reply[1:5]
+        probabilities = None
+        if meta.prioritized:
+            probabilities = np.frombuffer(reply[5], dtype="<f8") / float(reply[6])
         return Sampled(records=records, slots=np.asarray(slots, dtype=np.int64), size=size,
-                       total_inserted=total)
+                       total_inserted=total, probabilities=probabilities)
+
+    async def update_priorities(self, meta: BufferMeta, slots: np.ndarray,
+                                inserted: np.ndarray, priorities: np.ndarray) -> tuple[int, int]:
+        """Set new priorities; returns (set, skipped because the slot was overwritten)."""
+        reply = await self._scripts.update_priorities(keys=meta.script_keys, args=[
+            meta.incarnation, *(np.asarray(values, "<f8").tobytes()
+                                for values in (slots, inserted, priorities))])
+        if reply[0] == _NOT_PRIORITIZED:
+            raise NotPrioritized(meta.name)
+        _raise_for_status(meta, reply)
+        return int(reply[1]), int(reply[2])
 
 
 class RangeNotHeld(ApiError):

@@ -6,6 +6,15 @@ from importlib.resources import files
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+# Redis 6.2 has no function libraries, so shared Lua (the sum tree, the rate limit
+# check) is prepended to each script that uses it.
+_PRELUDES = {
+    "insert": ("sum_tree",),
+    "sample": ("rate_limit",),
+    "sample_prioritized": ("sum_tree", "rate_limit"),
+    "update_priorities": ("sum_tree",),
+}
+
 
 @dataclass(frozen=True)
 class Scripts:
@@ -13,6 +22,8 @@ class Scripts:
     adopt_schema: AsyncScript
     insert: AsyncScript
     sample: AsyncScript
+    sample_prioritized: AsyncScript
+    update_priorities: AsyncScript
     read_range: AsyncScript
     reserve_memory: AsyncScript
     publish_weights: AsyncScript
@@ -22,7 +33,10 @@ class Scripts:
     def register(cls, redis: Redis) -> "Scripts":
         """Scripts are sent by hash and re-sent after a Redis restart (NOSCRIPT)."""
         lua = files(__package__).joinpath("lua")
-        return cls(**{
-            name: redis.register_script(lua.joinpath(f"{name}.lua").read_text())
-            for name in cls.__dataclass_fields__
-        })
+
+        def source(name: str) -> str:
+            return "\n".join(lua.joinpath(f"{part}.lua").read_text()
+                             for part in (*_PRELUDES.get(name, ()), name))
+
+        return cls(**{name: redis.register_script(source(name))
+                      for name in cls.__dataclass_fields__})

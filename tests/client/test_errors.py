@@ -111,7 +111,8 @@ def test_store_incompatible_value_fails_locally_once_the_schema_is_learned(
 
 def test_store_too_large_raises_payload_too_large(service: ServiceProcess,
                                                   buffer_name: str) -> None:
-    with ReplayClient(service.url, buffer_name) as B, pytest.raises(PayloadTooLarge) as caught:
+    with ReplayClient(service.url, buffer_name, capacity=10) as B, \
+            pytest.raises(PayloadTooLarge) as caught:
         B.store_batch({"frame": np.zeros((2_000, 1_000), dtype=np.float32)})
     assert caught.value.status == 413
     assert "REPLAY_MAX_BODY_BYTES" in str(caught.value)

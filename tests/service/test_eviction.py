@@ -49,12 +49,12 @@ def test_a_batch_longer_than_the_ring_leaves_its_newest(http: httpx.Client,
 
 def test_a_ring_split_over_several_redis_strings_wraps_the_same(
         http: httpx.Client, buffer_name: str, redis_server: RedisServer) -> None:
-    # The test service cuts rings into 4 KiB strings (Redis strings stop at 512 MB,
+    # The test service cuts rings into 16 KiB strings (Redis strings stop at 512 MB,
     # so large rings span several); slots must run on seamlessly across them.
     create(http, buffer_name, 500, TRACKED_SCHEMA)
     for start in range(0, 1234, 97):
         store_binary(http, buffer_name, tracked_columns(range(start, min(start + 97, 1234))))
     assert held_ids_by_slot(http, buffer_name) == {i % 500: i for i in range(734, 1234)}
     strings = redis.Redis.from_url(redis_server.url).keys(f"replay:{{{buffer_name}}}:seg:*")
-    per_string = 4096 // Schema.model_validate(TRACKED_SCHEMA).record_size
+    per_string = 16_384 // Schema.model_validate(TRACKED_SCHEMA).record_size
     assert len(strings) == -(-500 // per_string) > 1

@@ -22,6 +22,7 @@ def test_openapi_describes_every_endpoint(http: httpx.Client) -> None:
         ("PUT", "/buffers/{name}"), ("GET", "/buffers/{name}"), ("DELETE", "/buffers/{name}"),
         ("GET", "/buffers/{name}/size"), ("POST", "/buffers/{name}/transitions"),
         ("GET", "/buffers/{name}/sample"), ("GET", "/buffers/{name}/transitions"),
+        ("POST", "/buffers/{name}/priorities"),
         ("PUT", "/buffers/{name}/weights"),
         ("GET", "/buffers/{name}/weights"), ("POST", "/buffers/{name}/episodes"),
         ("GET", "/buffers/{name}/episodes"),

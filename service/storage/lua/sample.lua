@@ -6,10 +6,12 @@
 -- ARGV: incarnation, batch_size, batches, with_replacement (1 or 0), seed
 -- Without replacement, slots are distinct within each minibatch.
 -- Returns {1} if the buffer is gone, {2} if it was re-created since the caller
--- read it, {3, size} if the ring cannot give a minibatch, else
+-- read it, {3, size} if the ring cannot give a minibatch, {7, excess, size, total
+-- inserted, total sampled} if the rate limit holds the sample back, else
 -- {0, size, total inserted, records, slots}.
 local meta = redis.call('HMGET', KEYS[1], 'incarnation', 'capacity', 'record_size',
-  'slots_per_segment', 'total_inserted')
+  'slots_per_segment', 'total_inserted', 'total_sampled', 'min_size', 'samples_per_insert',
+  'tolerance')
 if not meta[1] then return {1} end
 if meta[1] ~= ARGV[1] then return {2} end
 local capacity = tonumber(meta[2])
@@ -21,6 +23,9 @@ local batch_size = tonumber(ARGV[2])
 local batches = tonumber(ARGV[3])
 local with_replacement = ARGV[4] == '1'
 if size == 0 or (not with_replacement and batch_size > size) then return {3, size} end
+local excess = over_rate(size, total, tonumber(meta[6]), batch_size * batches, meta[7], meta[8],
+  meta[9])
+if excess > 0 then return {7, excess, size, total, tonumber(meta[6])} end
 
 math.randomseed(tonumber(ARGV[5]))
 local slots = {}
