@@ -68,7 +68,8 @@ class ServiceTrainResult(TrainResult):
 
 class ServiceTrainer:
     def __init__(self, config: TrainConfig, url: str, buffer: str, *, progress: bool = True,
-                 check_collectors: Callable[[], None] | None = None) -> None:
+                 check_collectors: Callable[[], None] | None = None,
+                 api_key: str | None = None) -> None:
         self.config = config
         probe = gym.make(config.env_id)
         obs_space, action_space = probe.observation_space, probe.action_space
@@ -78,7 +79,7 @@ class ServiceTrainer:
         torch.manual_seed(config.seed)
         self.learner = DQNLearner(int(np.prod(obs_space.shape)), int(action_space.n), config)
         self.client = ReplayClient(url, buffer, capacity=config.buffer_size,
-                                   schema=transition_schema(obs_space))
+                                   schema=transition_schema(obs_space), api_key=api_key)
         self._progress = progress
         self._check_collectors = check_collectors
         self._stopping = threading.Event()
@@ -262,12 +263,12 @@ class ServiceTrainer:
 
 
 def train_from_service(config: TrainConfig, url: str, buffer: str, *, progress: bool = True,
-                       check_collectors: Callable[[], None] | None = None
-                       ) -> ServiceTrainResult:
+                       check_collectors: Callable[[], None] | None = None,
+                       api_key: str | None = None) -> ServiceTrainResult:
     """Train a DQN on what collectors store in `buffer`, until solved or out of budget.
 
     `check_collectors` is called while waiting for experience and should raise if
     the collectors are gone, rather than let the trainer wait for ever.
     """
     return ServiceTrainer(config, url, buffer, progress=progress,
-                          check_collectors=check_collectors).run()
+                          check_collectors=check_collectors, api_key=api_key).run()
