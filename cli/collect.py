@@ -30,13 +30,18 @@ def collect(
     seed: Annotated[int | None, typer.Option(
         envvar="REPLAY_SEED", help="Seed of the first collector (the next get seed+1, ...); "
         "left out, each draws its own.")] = None,
-    capacity: Annotated[int, typer.Option(envvar="REPLAY_CAPACITY", min=1, help=(
-        "Buffer capacity, if a collector creates the buffer."))] = 100_000,
+    capacity: Annotated[int | None, typer.Option(envvar="REPLAY_CAPACITY", min=1, help=(
+        "Create the buffer with this capacity if it is missing; left out, wait for the "
+        "trainer to create it."), show_default=False)] = None,
     warmup_steps: Annotated[int, typer.Option(envvar="REPLAY_WARMUP_STEPS", min=0, help=(
         "Random transitions to collect before the trainer's first weights."))] = 1_000,
     max_env_steps: Annotated[int | None, typer.Option(
         envvar="REPLAY_MAX_ENV_STEPS", help="Stop after this many env steps per collector "
         "(default: when the trainer says stop).")] = None,
+    n_step: Annotated[int, typer.Option(envvar="REPLAY_N_STEP", min=1, help=(
+        "Store n-step returns (must match the trainer's --n-step)."))] = 1,
+    gamma: Annotated[float, typer.Option(envvar="REPLAY_GAMMA", help=(
+        "Discount of the n-step returns (the trainer's gamma)."))] = 0.99,
     api_key: Annotated[str | None, typer.Option(
         envvar="REPLAY_API_KEY", help="The service's write key, if it has one.",
         show_default=False)] = None,
@@ -52,7 +57,7 @@ def collect(
     if num_collectors > 1:
         options = {"--url": url, "--buffer": buffer, "--env": env_id, "--num-envs": num_envs,
                    "--capacity": capacity, "--warmup-steps": warmup_steps,
-                   "--max-env-steps": max_env_steps}
+                   "--max-env-steps": max_env_steps, "--n-step": n_step, "--gamma": gamma}
         _run_processes([
             {**options, "--seed": None if seed is None else seed + index,
              "--name": f"{name}-{index}" if name else None} for index in range(num_collectors)])
@@ -64,7 +69,7 @@ def collect(
     config = CollectorConfig(url=url, buffer=buffer, env_id=env_id, num_envs=num_envs,
                              seed=seed, capacity=capacity, warmup_steps=warmup_steps,
                              max_env_steps=max_env_steps, source=name or default_source(),
-                             api_key=api_key)
+                             api_key=api_key, n_step=n_step, gamma=gamma)
     stop_cleanly_on_signals()
     try:
         run_collector(config)

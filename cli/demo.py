@@ -27,6 +27,8 @@ def demo(
     envs_per_collector: Annotated[int, typer.Option(min=1, help="Environments each.")] = 2,
     total_env_steps: Annotated[int, typer.Option(min=1, help="Step budget.")] = 100_000,
     double_dqn: Annotated[bool, typer.Option(help="Double DQN targets.")] = True,
+    prioritized: Annotated[bool, typer.Option(help="Prioritized replay.")] = False,
+    n_step: Annotated[int, typer.Option(min=1, help="n-step returns.")] = 1,
     log_dir: Annotated[Path, typer.Option(help="TensorBoard logs, checkpoints, the curve.")
                        ] = Path("runs"),
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -44,7 +46,7 @@ def demo(
     from trainer.service_loop import train_from_service
 
     config = TrainConfig(seed=seed, total_env_steps=total_env_steps, double_dqn=double_dqn,
-                         log_dir=str(log_dir))
+                         prioritized=prioritized, n_step=n_step, log_dir=str(log_dir))
     log_dir.mkdir(parents=True, exist_ok=True)
     logs = log_dir / "demo-logs"
     logs.mkdir(exist_ok=True)
@@ -59,8 +61,8 @@ def demo(
             worker = ReplayProcess([
                 "collect", "--url", service.url, "--buffer", BUFFER, "--env", config.env_id,
                 "--num-envs", str(envs_per_collector), "--seed", str(10_000 * (seed + 1) + index),
-                "--capacity", str(config.buffer_size), "--warmup-steps",
-                str(config.learning_starts), "--name", f"collector-{index}"],
+                "--warmup-steps", str(config.learning_starts), "--name", f"collector-{index}",
+                "--n-step", str(config.n_step), "--gamma", str(config.gamma)],
                 logs / f"collector-{index}.log")
             stack.callback(worker.stop)
             workers.append(worker.start())

@@ -31,6 +31,12 @@ def train(
         envvar="REPLAY_TOTAL_ENV_STEPS", min=1, help="Budget of inserted transitions.")
     ] = 100_000,
     double_dqn: Annotated[bool, typer.Option(envvar="REPLAY_DOUBLE_DQN")] = True,
+    prioritized: Annotated[bool, typer.Option(
+        envvar="REPLAY_PRIORITIZED", help="Prioritized replay (the trainer creates the buffer "
+        "with priorities and updates them after each round).")] = False,
+    n_step: Annotated[int, typer.Option(
+        envvar="REPLAY_N_STEP", min=1, help="n-step returns: collectors need the same "
+        "--n-step.")] = 1,
     learning_rate: Annotated[float, typer.Option(envvar="REPLAY_LEARNING_RATE")] = 2.3e-3,
     batch_size: Annotated[int, typer.Option(envvar="REPLAY_BATCH_SIZE", min=1)] = 64,
     gradient_steps: Annotated[int, typer.Option(
@@ -66,12 +72,16 @@ def train(
     from trainer.config import TrainConfig
 
     config = TrainConfig(env_id=env_id, seed=seed, total_env_steps=total_env_steps,
-                         double_dqn=double_dqn, learning_rate=learning_rate,
+                         double_dqn=double_dqn, prioritized=prioritized, n_step=n_step,
+                         learning_rate=learning_rate,
                          batch_size=batch_size, gradient_steps=gradient_steps,
                          learning_starts=learning_starts, eval_interval=eval_interval,
                          solve_threshold=solve_threshold, log_dir=str(log_dir), device=device)
     started = time.perf_counter()
     if in_process:
+        if prioritized or n_step > 1:
+            raise typer.BadParameter("the in-process reference loop has neither prioritized "
+                                     "replay nor n-step returns", param_hint="--in-process")
         from trainer.reference import confirm
         from trainer.reference import train as train_in_process
 

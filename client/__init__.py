@@ -28,7 +28,7 @@ from client.errors import (
 from client.outbox import OutboxFull, TransitionsDropped
 from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
 from client.retries import RetryPolicy
-from client.schema import FieldSpec, Schema
+from client.schema import FieldSpec, Prioritized, RateLimit, Schema
 from client.sync_client import ReplayClient
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "NotEnoughTransitions",
     "OutboxFull",
     "PayloadTooLarge",
+    "Prioritized",
+    "RateLimit",
     "ReplayClient",
     "ReplayError",
     "RetryPolicy",

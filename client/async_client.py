@@ -28,7 +28,7 @@ from client.results import (
     Weights,
 )
 from client.retries import RetryPolicy
-from client.schema import DQN_FIELDS, Schema
+from client.schema import DQN_FIELDS, Prioritized, RateLimit, Schema
 from client.sync_client import batch_length
 
 __all__ = ["AsyncReplayClient"]
@@ -52,8 +52,11 @@ class AsyncReplayClient:
                  schema: Schema | None = None, flush_every: int = 256,
                  flush_interval_s: float = 1.0, timeout_s: float = 30.0,
                  binary: bool = True, max_unsent: int = 100_000, when_full: WhenFull = "block",
-                 retry: RetryPolicy | None = None, api_key: str | None = None) -> None:
-        self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary)
+                 retry: RetryPolicy | None = None, api_key: str | None = None,
+                 prioritized: Prioritized | None = None,
+                 rate_limit: RateLimit | None = None) -> None:
+        self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary,
+                                        prioritized=prioritized, rate_limit=rate_limit)
         self._pending = PendingRows(flush_every=flush_every, flush_interval_s=flush_interval_s)
         self._outbox = Outbox(max_unsent, when_full)
         self._retry = retry or RetryPolicy()
@@ -123,9 +126,15 @@ class AsyncReplayClient:
         return batch.result if batch is not None else None
 
     async def sample(self, batch_size: int, *, num_batches: int | None = None,
-                     replace: bool = True) -> Batch:
-        return await self._call("sample", lambda: self._protocol.sample(batch_size, replace,
-                                                                        num_batches))
+                     replace: bool = True, beta: float | None = None,
+                     timeout_s: float | None = None) -> Batch:
+        return await self._call("sample", lambda: self._protocol.sample(
+            batch_size, replace, num_batches, beta, timeout_s))
+
+    async def update_priorities(self, indices: np.ndarray, inserted: np.ndarray,
+                                priorities: np.ndarray) -> tuple[int, int]:
+        return await self._call("update priorities", lambda: self._protocol.update_priorities(
+            indices, inserted, priorities))
 
     async def read(self, first: int, count: int) -> Batch:
         return await self._call("read", lambda: self._protocol.read(first, count))

@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 from client.errors import BufferNotFound, ReplayError
+from client.nstep import NStepTransitions
 from client.policy import CollectorOrders, MlpQPolicy, epsilon_greedy
 from client.results import Episode, Weights
 from client.schema import Schema
@@ -42,11 +43,16 @@ class CollectorConfig:
     """Environments stepped together (one gymnasium vector env)."""
     seed: int | None = None
     """Seeds the environments and exploration; None draws one, so scaled-out copies differ."""
-    capacity: int = 100_000
-    """Capacity of the buffer if this collector is the one to create it."""
+    capacity: int | None = None
+    """Create the buffer with this capacity if it does not exist. None (the default): wait
+    for the trainer to create it, since the trainer chooses its capacity and sampler."""
     warmup_steps: int = 1_000
     """Transitions (in the whole buffer) to collect at random before any weights exist;
     then wait for the trainer's first weights."""
+    n_step: int = 1
+    """Store n-step transitions (with a `discount` field) instead of 1-step ones."""
+    gamma: float = 0.99
+    """Discount of the n-step sums (the trainer's gamma)."""
     steps_per_send: int = 256
     """Transitions gathered before each store; weights are checked after each."""
     max_env_steps: int | None = None
@@ -82,13 +88,18 @@ def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
     return envs
 
 
-def transition_schema(space: gym.Space[np.ndarray]) -> Schema:
-    """The DQN schema for an environment's observation space."""
+def transition_schema(space: gym.Space[np.ndarray], n_step: int = 1) -> Schema:
+    """The DQN schema for an environment's observation space; n-step transitions carry
+    their own discount."""
     assert space.shape is not None and space.dtype is not None
-    observation = {"dtype": str(np.dtype(space.dtype)), "shape": list(space.shape)}
-    return Schema.model_validate({"fields": {
+    observation: dict[str, object] = {"dtype": str(np.dtype(space.dtype)),
+                                      "shape": list(space.shape)}
+    fields: dict[str, dict[str, object]] = {
         "obs": observation, "action": {"dtype": "int64"}, "reward": {"dtype": "float32"},
-        "next_obs": observation, "done": {"dtype": "bool"}}})
+        "next_obs": observation, "done": {"dtype": "bool"}}
+    if n_step > 1:
+        fields["discount"] = {"dtype": "float32"}
+    return Schema.model_validate({"fields": fields})
 
 
 class Collector:
@@ -99,7 +110,9 @@ class Collector:
         self._rng = np.random.default_rng(config.seed)
         self._client = ReplayClient(config.url, config.buffer, capacity=config.capacity,
                                     api_key=config.api_key, schema=transition_schema(
-                                        self._envs.single_observation_space))
+                                        self._envs.single_observation_space, config.n_step))
+        self._n_step = (NStepTransitions(config.n_step, config.gamma, config.num_envs)
+                        if config.n_step > 1 else None)
         self._n_actions = int(self._envs.single_action_space.n)  # type: ignore[attr-defined]
         self._weights: Weights | None = None
         self._policy: MlpQPolicy | None = None
@@ -110,6 +123,8 @@ class Collector:
         self._lengths = np.zeros(config.num_envs, dtype=np.int64)
 
     def run(self) -> CollectorStats:
+        if self.config.capacity is None:
+            self._wait_for_buffer()
         seed = int(self._rng.integers(2**31))
         obs, _ = self._envs.reset(seed=seed)
         self._refresh_weights()
@@ -124,6 +139,19 @@ class Collector:
             self._envs.close()
         return self.stats
 
+    def _wait_for_buffer(self) -> None:
+        logged = False
+        while True:
+            try:
+                self._client.info()
+                return
+            except BufferNotFound:
+                if not logged:
+                    log.info("collector %s: waiting for the trainer to create buffer %s",
+                             self.config.source, self.config.buffer)
+                    logged = True
+                time.sleep(self.config.poll_interval_s * 5)
+
     def _finished(self) -> bool:
         budget = self.config.max_env_steps
         return self._orders.stop or (budget is not None and self.stats.env_steps >= budget)
@@ -131,8 +159,7 @@ class Collector:
     def _collect(self, obs: np.ndarray) -> np.ndarray:
         """Step the environments for one send's worth of transitions, then store them."""
         steps = max(1, self.config.steps_per_send // self.config.num_envs)
-        columns: dict[str, list[np.ndarray]] = {name: [] for name in
-                                                ("obs", "action", "reward", "next_obs", "done")}
+        parts: list[dict[str, np.ndarray]] = []
         finished: list[Episode] = []
         for _ in range(steps):
             actions = epsilon_greedy(self._policy, obs, self._orders.epsilon, self._n_actions,
@@ -144,15 +171,19 @@ class Collector:
                 for i in np.flatnonzero(ended):
                     stored_next[i] = info["final_obs"][i]
             # Only a real terminal state stops bootstrapping; a time limit does not.
-            for name, value in (("obs", obs), ("action", actions), ("reward", rewards),
-                                ("next_obs", stored_next), ("done", terminated)):
-                columns[name].append(value)
+            if self._n_step is None:
+                parts.append({"obs": obs, "action": actions, "reward": rewards,
+                              "next_obs": stored_next, "done": terminated})
+            elif (ready := self._n_step.add(obs, actions, rewards, stored_next, terminated,
+                                            truncated)) is not None:
+                parts.append(ready)
             finished += self._track_episodes(rewards, ended)
             obs = next_obs
-        stored = self._client.store_batch({name: np.concatenate(values)
-                                           for name, values in columns.items()})
         self.stats.env_steps += steps * self.config.num_envs
-        self._total_inserted = stored.total_inserted
+        if parts:  # none while the n-step windows of a fresh start fill
+            stored = self._client.store_batch({
+                name: np.concatenate([part[name] for part in parts]) for name in parts[0]})
+            self._total_inserted = stored.total_inserted
         if finished:
             self._client.record_episodes(finished)
             self.stats.episodes += len(finished)

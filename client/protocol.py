@@ -50,7 +50,7 @@ from client.errors import (
 )
 from client.pending import Row, copy_row
 from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
-from client.schema import BUFFER_NAME_PATTERN, Schema
+from client.schema import BUFFER_NAME_PATTERN, Prioritized, RateLimit, Schema
 
 __all__ = ["BufferProtocol", "Call", "Flow", "connection_failed", "error_from_response"]
 
@@ -63,7 +63,7 @@ class Call:
 
     method: str
     path: str
-    params: dict[str, str | int] | None = None
+    params: dict[str, str | int | float] | None = None
     headers: dict[str, str] | None = None
     content: bytes | None = None
 
@@ -89,7 +89,8 @@ class BufferProtocol:
     """
 
     def __init__(self, buffer: str, *, capacity: int | None, schema: Schema | None,
-                 binary: bool) -> None:
+                 binary: bool, prioritized: Prioritized | None = None,
+                 rate_limit: RateLimit | None = None) -> None:
         if not _BUFFER_NAME.match(buffer):
             raise ValueError(f"buffer name '{buffer}' must start with a letter or digit and "
                              "hold only letters, digits, '_', '.' and '-' (128 at most)")
@@ -98,6 +99,7 @@ class BufferProtocol:
         self._path = f"/buffers/{buffer}"
         self._capacity = capacity
         self._declared = schema
+        self._options = {"prioritized": prioritized, "rate_limit": rate_limit}
         self._binary = binary
         self.schema: Schema | None = None
         self._settled: Schema | None = None
@@ -123,6 +125,8 @@ class BufferProtocol:
             body["capacity"] = capacity
         if (schema := schema or self._declared) is not None:
             body["schema"] = schema.model_dump(mode="json")
+        body.update({key: option.model_dump(mode="json")
+                     for key, option in self._options.items() if option is not None})
         response = yield Call("PUT", self._path, headers={"content-type": JSON},
                               content=orjson.dumps(body))
         return self._learn(_parse(_BUFFER_INFO, response))
@@ -140,12 +144,14 @@ class BufferProtocol:
         _raise_for_error(response)
         self.schema = self._settled = None
 
-    def sample(self, batch_size: int, replace: bool, num_batches: int | None = None
-               ) -> Flow[Batch]:
-        params: dict[str, str | int] = {"batch_size": batch_size,
-                                        "replace": "true" if replace else "false"}
-        if num_batches is not None:
-            params["num_batches"] = num_batches
+    def sample(self, batch_size: int, replace: bool, num_batches: int | None = None,
+               beta: float | None = None, timeout_s: float | None = None) -> Flow[Batch]:
+        params: dict[str, str | int | float] = {"batch_size": batch_size,
+                                                "replace": "true" if replace else "false"}
+        for name, value in (("num_batches", num_batches), ("beta", beta),
+                            ("timeout_s", timeout_s)):
+            if value is not None:
+                params[name] = value
         response = yield Call("GET", f"{self._path}/sample", params=params,
                               headers={"accept": SAFETENSORS if self._binary else JSON})
         _raise_for_error(response)
@@ -164,6 +170,19 @@ class BufferProtocol:
             return _read(response, _binary_batch)
         schema = self.schema or (yield from self.info()).schema
         return _read(response, lambda answer: _json_batch(answer, schema))
+
+    def update_priorities(self, indices: np.ndarray, inserted: np.ndarray,
+                          priorities: np.ndarray) -> Flow[tuple[int, int]]:
+        """New priorities for sampled slots; returns (updated, skipped as overwritten)."""
+        document = {"indices": np.asarray(indices, np.int64).ravel(),
+                    "inserted": np.asarray(inserted, np.int64).ravel(),
+                    "priorities": np.asarray(priorities, np.float64).ravel()}
+        response = yield Call("POST", f"{self._path}/priorities",
+                              headers={"content-type": JSON},
+                              content=orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY))
+        _raise_for_error(response)
+        answer = _read(response, lambda reply: orjson.loads(reply.content))
+        return int(answer["updated"]), int(answer["skipped"])
 
     def publish_weights(self, tensors: Mapping[str, np.ndarray],
                         metadata: Mapping[str, str] | None) -> Flow[int]:
@@ -295,7 +314,8 @@ def _binary_batch(response: httpx.Response) -> Batch:
     metadata = read_safetensors_metadata(response.content)
     indices = tensors.pop(INDICES_TENSOR).astype(np.int64, copy=False)
     return Batch(tensors, indices, size=int(metadata["size"]),
-                 total_inserted=int(metadata["total_inserted"]))
+                 total_inserted=int(metadata["total_inserted"]),
+                 weights=tensors.pop("_weights", None), inserted=tensors.pop("_inserted", None))
 
 
 def _json_batch(response: httpx.Response, schema: Schema | None) -> Batch:
@@ -304,8 +324,11 @@ def _json_batch(response: httpx.Response, schema: Schema | None) -> Batch:
     document = orjson.loads(response.content)
     columns = {name: np.asarray(values, dtype=schema.fields[name].numpy_dtype)
                for name, values in document["columns"].items()}
+    extras = {key: np.asarray(document[key], dtype) for key, dtype in
+              (("weights", np.float32), ("inserted", np.int64)) if key in document}
     return Batch(columns, np.asarray(document["indices"], dtype=np.int64),
-                 size=int(document["size"]), total_inserted=int(document["total_inserted"]))
+                 size=int(document["size"]), total_inserted=int(document["total_inserted"]),
+                 **extras)
 
 
 def _weights(response: httpx.Response) -> Weights:

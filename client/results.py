@@ -55,14 +55,19 @@ class Batch(Mapping[str, np.ndarray]):
     `len(batch.indices)`.
     """
 
-    __slots__ = ("_columns", "indices", "size", "total_inserted")
+    __slots__ = ("_columns", "indices", "inserted", "size", "total_inserted", "weights")
 
     def __init__(self, columns: Mapping[str, np.ndarray], indices: np.ndarray, *, size: int,
-                 total_inserted: int) -> None:
+                 total_inserted: int, weights: np.ndarray | None = None,
+                 inserted: np.ndarray | None = None) -> None:
         self._columns = dict(columns)
         self.indices = indices
         self.size = size
         self.total_inserted = total_inserted
+        self.weights = weights
+        """Prioritized buffers: importance-sampling weights (None when uniform)."""
+        self.inserted = inserted
+        """Prioritized buffers: the insertion numbers to pass back with new priorities."""
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self._columns[name]

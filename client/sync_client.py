@@ -27,7 +27,7 @@ from client.results import (
     Weights,
 )
 from client.retries import RetryPolicy
-from client.schema import DQN_FIELDS, Schema
+from client.schema import DQN_FIELDS, Prioritized, RateLimit, Schema
 
 __all__ = ["ReplayClient"]
 
@@ -68,8 +68,11 @@ class ReplayClient:
                  schema: Schema | None = None, flush_every: int = 256,
                  flush_interval_s: float = 1.0, timeout_s: float = 30.0,
                  binary: bool = True, max_unsent: int = 100_000, when_full: WhenFull = "block",
-                 retry: RetryPolicy | None = None, api_key: str | None = None) -> None:
-        self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary)
+                 retry: RetryPolicy | None = None, api_key: str | None = None,
+                 prioritized: Prioritized | None = None,
+                 rate_limit: RateLimit | None = None) -> None:
+        self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary,
+                                        prioritized=prioritized, rate_limit=rate_limit)
         self._pending = PendingRows(flush_every=flush_every, flush_interval_s=flush_interval_s)
         self._outbox = Outbox(max_unsent, when_full)
         self._retry = retry or RetryPolicy()
@@ -153,14 +156,25 @@ class ReplayClient:
         return batch.result if batch is not None else None
 
     def sample(self, batch_size: int, *, num_batches: int | None = None,
-               replace: bool = True) -> Batch:
-        """Draw `batch_size` transitions uniformly; `replace=False` draws distinct slots.
+               replace: bool = True, beta: float | None = None,
+               timeout_s: float | None = None) -> Batch:
+        """Draw `batch_size` transitions; `replace=False` draws distinct slots.
 
         With `num_batches`, draw that many minibatches in one request: every field
-        then has shape [num_batches, batch_size, ...], as do the indices.
+        then has shape [num_batches, batch_size, ...], as do the indices. A prioritized
+        buffer draws in proportion to priority^alpha and returns importance-sampling
+        weights for exponent `beta`. `timeout_s`: how long the service may hold the
+        sample while the buffer's rate limit does (then 429, retried here).
         """
         return self._call("sample", lambda: self._protocol.sample(batch_size, replace,
-                                                                  num_batches))
+                                                                  num_batches, beta, timeout_s))
+
+    def update_priorities(self, indices: np.ndarray, inserted: np.ndarray,
+                          priorities: np.ndarray) -> tuple[int, int]:
+        """New priorities for sampled transitions (pass the batch's `indices` and `inserted`);
+        returns how many were set and how many skipped because the slot was overwritten."""
+        return self._call("update priorities", lambda: self._protocol.update_priorities(
+            indices, inserted, priorities))
 
     def read(self, first: int, count: int) -> Batch:
         """Transitions in insertion order: `first` counts from the first ever inserted, and

@@ -50,16 +50,24 @@ class TensorBatch:
     reward: torch.Tensor
     next_obs: torch.Tensor
     done: torch.Tensor
+    discount: torch.Tensor | None = None
+    """Per-transition discount of the bootstrap (n-step returns); None: gamma."""
+    weights: torch.Tensor | None = None
+    """Importance-sampling weights of prioritized replay; None: all 1."""
 
     @classmethod
-    def from_numpy(cls, batch: Batch, device: torch.device) -> TensorBatch:
+    def from_numpy(cls, batch: Batch, device: torch.device,
+                   weights: np.ndarray | None = None) -> TensorBatch:
         """Move each field to `device` once, with the dtypes the update needs."""
+        discount = batch.get("discount")
         return cls(
             obs=_to_tensor(batch["obs"], device).float(),
             action=_to_tensor(batch["action"], device).long(),
             reward=_to_tensor(batch["reward"], device).float(),
             next_obs=_to_tensor(batch["next_obs"], device).float(),
             done=_to_tensor(batch["done"], device).float(),
+            discount=None if discount is None else _to_tensor(discount, device).float(),
+            weights=None if weights is None else _to_tensor(weights, device).float(),
         )
 
     def __len__(self) -> int:
@@ -68,7 +76,9 @@ class TensorBatch:
     def __getitem__(self, index: int) -> TensorBatch:
         """The minibatch at `index` of the leading (num_batches) dimension: views, no copies."""
         return TensorBatch(self.obs[index], self.action[index], self.reward[index],
-                           self.next_obs[index], self.done[index])
+                           self.next_obs[index], self.done[index],
+                           None if self.discount is None else self.discount[index],
+                           None if self.weights is None else self.weights[index])
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,8 @@ class UpdateMetrics:
     mean_q: float
     """Mean Q(s, a) of the sampled actions: a drift upwards is the first sign of divergence."""
     gradient_steps: int
+    td_errors: np.ndarray | None = None
+    """|TD error| of every sampled transition, shaped like the batch: new priorities."""
 
 
 class DQNLearner:
@@ -108,54 +120,67 @@ class DQNLearner:
         self.gradient_steps = 0
 
     @torch.no_grad()
-    def td_target(self, reward: torch.Tensor, next_obs: torch.Tensor,
-                  done: torch.Tensor) -> torch.Tensor:
+    def td_target(self, reward: torch.Tensor, next_obs: torch.Tensor, done: torch.Tensor,
+                  discount: torch.Tensor | None = None) -> torch.Tensor:
         """r + gamma * (1 - done) * Q_target(s', a'), with a' = argmax of Q_target (DQN)
-        or of Q_online (Double DQN, which reduces the max operator's overestimation)."""
+        or of Q_online (Double DQN, which reduces the max operator's overestimation).
+        n-step transitions bring their own discount (gamma^n, shorter at an episode's end)
+        in place of gamma."""
         next_q_target = self.target(next_obs)
         if self.config.double_dqn:
             next_action = self.online(next_obs).argmax(dim=-1, keepdim=True)
             next_value = next_q_target.gather(-1, next_action).squeeze(-1)
         else:
             next_value = next_q_target.max(dim=-1).values
-        target: torch.Tensor = reward + self.config.gamma * (1.0 - done) * next_value
+        gamma = self.config.gamma if discount is None else discount
+        target: torch.Tensor = reward + gamma * (1.0 - done) * next_value
         return target
 
-    def _step(self, minibatch: TensorBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        target = self.td_target(minibatch.reward, minibatch.next_obs, minibatch.done)
+    def _step(self, minibatch: TensorBatch
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        target = self.td_target(minibatch.reward, minibatch.next_obs, minibatch.done,
+                                minibatch.discount)
         q_taken = self.online(minibatch.obs).gather(-1, minibatch.action.unsqueeze(-1))
         q_taken = q_taken.squeeze(-1)
-        loss = F.smooth_l1_loss(q_taken, target)
+        if minibatch.weights is None:
+            loss = F.smooth_l1_loss(q_taken, target)
+        else:  # prioritized replay: each transition's loss scaled by its weight
+            loss = (minibatch.weights * F.smooth_l1_loss(q_taken, target, reduction="none")
+                    ).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.gradient_steps += 1
-        return loss.detach(), q_taken.detach().mean()
+        return loss.detach(), q_taken.detach().mean(), (q_taken.detach() - target).abs()
 
     def update(self, minibatch: TensorBatch | Batch) -> UpdateMetrics:
         """One gradient step on one minibatch [batch_size, ...]."""
         if not isinstance(minibatch, TensorBatch):
             minibatch = TensorBatch.from_numpy(minibatch, self.device)
-        loss, mean_q = self._step(minibatch)
-        return UpdateMetrics(loss=loss.item(), mean_q=mean_q.item(), gradient_steps=1)
+        loss, mean_q, td_errors = self._step(minibatch)
+        return UpdateMetrics(loss=loss.item(), mean_q=mean_q.item(), gradient_steps=1,
+                             td_errors=td_errors.cpu().numpy())
 
-    def train_round(self, batches: TensorBatch | Batch) -> UpdateMetrics:
+    def train_round(self, batches: TensorBatch | Batch,
+                    weights: np.ndarray | None = None) -> UpdateMetrics:
         """One gradient step per minibatch of a round shaped [num_batches, batch_size, ...].
 
         Each field crosses to the device once for the whole round, and the metrics are
         read back once at the end, so a GPU is not synchronised after every step.
         """
         if not isinstance(batches, TensorBatch):
-            batches = TensorBatch.from_numpy(batches, self.device)
-        losses, mean_qs = [], []
+            batches = TensorBatch.from_numpy(batches, self.device, weights)
+        losses, mean_qs, td_errors = [], [], []
         for index in range(len(batches)):
-            loss, mean_q = self._step(batches[index])
+            loss, mean_q, errors = self._step(batches[index])
             losses.append(loss)
             mean_qs.append(mean_q)
+            td_errors.append(errors)
         return UpdateMetrics(loss=torch.stack(losses).mean().item(),
                              mean_q=torch.stack(mean_qs).mean().item(),
-                             gradient_steps=len(batches))
+                             gradient_steps=len(batches),
+                             td_errors=torch.stack(td_errors).cpu().numpy())
 
     def sync_target(self) -> None:
         """Copy the online weights into the target network."""

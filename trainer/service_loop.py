@@ -31,6 +31,7 @@ from tqdm import tqdm
 from client.collector import transition_schema
 from client.policy import CollectorOrders
 from client.results import Batch
+from client.schema import Prioritized
 from client.sync_client import ReplayClient
 from trainer.config import TrainConfig
 from trainer.curves import plot_learning_curve
@@ -78,8 +79,10 @@ class ServiceTrainer:
         assert isinstance(action_space, gym.spaces.Discrete), "DQN needs discrete actions"
         torch.manual_seed(config.seed)
         self.learner = DQNLearner(int(np.prod(obs_space.shape)), int(action_space.n), config)
-        self.client = ReplayClient(url, buffer, capacity=config.buffer_size,
-                                   schema=transition_schema(obs_space), api_key=api_key)
+        self.client = ReplayClient(
+            url, buffer, capacity=config.buffer_size, api_key=api_key,
+            schema=transition_schema(obs_space, config.n_step),
+            prioritized=Prioritized(alpha=config.per_alpha) if config.prioritized else None)
         self._progress = progress
         self._check_collectors = check_collectors
         self._stopping = threading.Event()
@@ -123,7 +126,11 @@ class ServiceTrainer:
                 rounds = self.learner.gradient_steps // config.gradient_steps
                 if rounds % config.target_sync_rounds == 0:
                     self.learner.sync_target()
-                metrics = self.learner.train_round(batch)
+                metrics = self.learner.train_round(batch, batch.weights)
+                if config.prioritized:
+                    assert metrics.td_errors is not None and batch.inserted is not None
+                    self.client.update_priorities(batch.indices, batch.inserted,
+                                                  metrics.td_errors + config.per_epsilon)
                 self._total_inserted = max(self._total_inserted, batch.total_inserted)
                 steps = self._total_inserted
                 out_of_budget = steps >= config.total_env_steps
@@ -167,7 +174,12 @@ class ServiceTrainer:
             if self._check_collectors is not None:
                 self._check_collectors()
             inserted = self.client.size().total_inserted
-        return self.client.sample(config.batch_size, num_batches=config.gradient_steps)
+        beta = None
+        if config.prioritized:  # annealed from per_beta_start to 1 over the budget
+            progress = min(1.0, inserted / config.total_env_steps)
+            beta = config.per_beta_start + (1.0 - config.per_beta_start) * progress
+        return self.client.sample(config.batch_size, num_batches=config.gradient_steps,
+                                  beta=beta)
 
     def _publish(self, *, stop: bool) -> None:
         config = self.config

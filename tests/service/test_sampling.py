@@ -1,28 +1,14 @@
 """Sampling is uniform over the stored slots, with or without replacement."""
 
-import math
-
 import httpx
 import numpy as np
 import pytest
 
 from client.codec import SAFETENSORS, decode_safetensors
 from tests.service.factories import TRACKED_SCHEMA, counters, create, store_binary, tracked_columns
+from tests.stats import chi_square_rejects_uniform
 
 SIZE = 40
-
-
-def chi_square_rejects_uniform(counts: np.ndarray, alpha: float = 1e-4) -> bool:
-    """Pearson's test against equal frequencies; the critical value comes from the
-    Wilson-Hilferty approximation, accurate to a few per cent at these degrees of
-    freedom. A true uniform sampler fails it once in 10,000 runs."""
-    expected = counts.sum() / len(counts)
-    statistic = float(((counts - expected) ** 2 / expected).sum())
-    dof = len(counts) - 1
-    z = 3.719  # upper 1e-4 quantile of the standard normal
-    critical = dof * (1 - 2 / (9 * dof) + z * math.sqrt(2 / (9 * dof))) ** 3
-    assert alpha == 1e-4, "z above is for alpha = 1e-4"
-    return statistic > critical
 
 
 def test_the_uniformity_check_can_fail() -> None:

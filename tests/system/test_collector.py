@@ -24,7 +24,7 @@ def everything(service: ServiceProcess, name: str) -> dict[str, np.ndarray]:
 def collect(service: ServiceProcess, name: str, env_id: str, steps: int) -> list[dict[str, float]]:
     run_collector(CollectorConfig(url=service.url, buffer=name, env_id=env_id, num_envs=1,
                                   seed=5, warmup_steps=10 * steps, steps_per_send=64,
-                                  max_env_steps=steps, source="t"))
+                                  max_env_steps=steps, source="t", capacity=10_000))
     episodes: list[dict[str, float]] = httpx.get(
         f"{service.url}/buffers/{name}/episodes").json()["episodes"]
     return episodes
