@@ -64,3 +64,32 @@ def test_collector_service_and_trainer_learn_cartpole_together(
     assert result.checkpoint and Path(result.checkpoint).exists()
     assert result.curve and Path(result.curve).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(run_dir.glob("events.out.tfevents.*"))
+
+
+def test_prioritized_replay_with_n_step_returns_learns_and_updates_priorities(
+        service: ServiceProcess, buffer_name: str, tmp_path: Path) -> None:
+    config = TrainConfig(seed=4, total_env_steps=3_000, learning_starts=500, eval_interval=1_000,
+                         eval_episodes=10, log_dir=str(tmp_path / "runs"), prioritized=True,
+                         n_step=3)
+    collector_log = tmp_path / "collector.log"
+    with collector_log.open("wb") as out:
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "cli", "collect", "--url", service.url, "--buffer",
+             buffer_name, "--num-envs", "2", "--seed", "8", "--warmup-steps", "500",
+             "--n-step", "3"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        result = train_from_service(config, service.url, buffer_name, progress=False)
+        assert collector.wait(30) == 0, collector_log.read_text()
+    finally:
+        if collector.poll() is None:
+            collector.kill()
+
+    info = httpx.get(f"{service.url}/buffers/{buffer_name}").json()
+    assert info["prioritized"] == {"alpha": 0.6}
+    assert "discount" in info["schema"]["fields"]
+    assert result.best_mean_return > 2.5 * random_policy_mean(config.eval_episodes)
+    # The learner's TD errors replaced the uniform starting priorities: weights differ.
+    drawn = httpx.get(f"{service.url}/buffers/{buffer_name}/sample",
+                      params={"batch_size": 256, "beta": 1.0}).json()
+    assert len(set(drawn["weights"])) > 10
+    assert max(drawn["weights"]) == 1.0
