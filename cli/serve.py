@@ -55,4 +55,5 @@ def serve(
         # exit that unwinds this stack, so the private Redis stops too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run("service.app:create_app", factory=True, host=settings.host,
-                    port=settings.port, workers=settings.workers, log_level="info")
+                    port=settings.port, workers=settings.workers, log_level="info",
+                    access_log=settings.access_log)

@@ -39,6 +39,9 @@ def train(
         "--n-step.")] = 1,
     learning_rate: Annotated[float, typer.Option(envvar="REPLAY_LEARNING_RATE")] = 2.3e-3,
     batch_size: Annotated[int, typer.Option(envvar="REPLAY_BATCH_SIZE", min=1)] = 64,
+    capacity: Annotated[int, typer.Option(
+        envvar="REPLAY_CAPACITY", min=1, help="Capacity of the buffer the trainer creates "
+        "(collectors wait for it).")] = 100_000,
     gradient_steps: Annotated[int, typer.Option(
         envvar="REPLAY_GRADIENT_STEPS", min=1,
         help="Minibatches per round, fetched in one request.")] = 128,
@@ -73,7 +76,7 @@ def train(
 
     config = TrainConfig(env_id=env_id, seed=seed, total_env_steps=total_env_steps,
                          double_dqn=double_dqn, prioritized=prioritized, n_step=n_step,
-                         learning_rate=learning_rate,
+                         learning_rate=learning_rate, buffer_size=capacity,
                          batch_size=batch_size, gradient_steps=gradient_steps,
                          learning_starts=learning_starts, eval_interval=eval_interval,
                          solve_threshold=solve_threshold, log_dir=str(log_dir), device=device)

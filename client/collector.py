@@ -206,7 +206,11 @@ class Collector:
             return
         if newer is None:
             return
-        self._weights = newer
+        first, self._weights = self._weights is None, newer
+        if first and CollectorOrders.from_metadata(newer.metadata).stop:
+            # The last words of a finished run, still in a kept buffer: wait for the next
+            # trainer's weights rather than stop before it starts.
+            return
         self._policy = MlpQPolicy(newer.tensors)
         self._orders = CollectorOrders.from_metadata(newer.metadata)
         self.stats.weights_version = newer.version

@@ -99,8 +99,8 @@ class NotEnoughTransitions(Conflict):
         return size if isinstance(size, int) else None
 
 
-class ServiceUnavailable(ServiceError):
-    """The service cannot reach its storage for now (503)."""
+class RetryLater(ServiceError):
+    """An answer that asks to come back: `retry_after` is its Retry-After in seconds."""
 
     transient = True
 
@@ -108,6 +108,10 @@ class ServiceUnavailable(ServiceError):
                  body: dict[str, Any] | None = None, retry_after: float | None = None) -> None:
         super().__init__(status, code, message, field=field, body=body)
         self.retry_after = retry_after
+
+
+class ServiceUnavailable(RetryLater):
+    """The service cannot reach its storage for now (503)."""
 
 
 class ServerError(ServiceError):
@@ -120,12 +124,5 @@ class ServerError(ServiceError):
         self.transient = status in (502, 504)
 
 
-class TooManyRequests(ServiceError):
-    """The service asks the client to slow down (429); retried after its Retry-After."""
-
-    transient = True
-
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 body: dict[str, Any] | None = None, retry_after: float | None = None) -> None:
-        super().__init__(status, code, message, field=field, body=body)
-        self.retry_after = retry_after
+class TooManyRequests(RetryLater):
+    """The service asks the client to slow down (429), e.g. a rate-limited sample."""

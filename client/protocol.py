@@ -152,18 +152,14 @@ class BufferProtocol:
                             ("timeout_s", timeout_s)):
             if value is not None:
                 params[name] = value
-        response = yield Call("GET", f"{self._path}/sample", params=params,
-                              headers={"accept": SAFETENSORS if self._binary else JSON})
-        _raise_for_error(response)
-        if self._binary:
-            return _read(response, _binary_batch)
-        schema = self.schema or (yield from self.info()).schema
-        return _read(response, lambda answer: _json_batch(answer, schema))
+        return (yield from self._get_batch("sample", params))
 
     def read(self, first: int, count: int) -> Flow[Batch]:
         """Transitions `first` .. `first + count - 1` in insertion order (0: the first ever)."""
-        response = yield Call("GET", f"{self._path}/transitions",
-                              params={"first": first, "count": count},
+        return (yield from self._get_batch("transitions", {"first": first, "count": count}))
+
+    def _get_batch(self, resource: str, params: dict[str, str | int | float]) -> Flow[Batch]:
+        response = yield Call("GET", f"{self._path}/{resource}", params=params,
                               headers={"accept": SAFETENSORS if self._binary else JSON})
         _raise_for_error(response)
         if self._binary:

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    access_log: bool = Field(default=True, description=(
+        "Log every request (collectors poll weights several times a second)."))
 
     default_capacity: int = Field(default=100_000, ge=1,
                                   description="Capacity of a buffer created without one.")

@@ -88,7 +88,10 @@ class ServiceTrainer:
         self._check_collectors = check_collectors
         self._stopping = threading.Event()
         self._rounds_fetched = 0
-        self._total_inserted = 0
+        self._steps = 0
+        """Transitions inserted since this run began: its env steps."""
+        self._baseline = 0
+        """The buffer's total_inserted when this run began (a kept buffer has a past)."""
         self._episodes_after = "0"
         self._recent_returns: list[float] = []
         self._episode_points: list[tuple[int, float]] = []
@@ -116,6 +119,7 @@ class ServiceTrainer:
                                     run_dir=str(self.run_dir) if self.run_dir else None)
         self._log_hyperparameters()
         self.client.create()
+        self._baseline = self.client.size().total_inserted
         self._publish(stop=False)
         start = time.perf_counter()
         bar = tqdm(total=config.total_env_steps, unit="step", disable=not self._progress,
@@ -137,8 +141,8 @@ class ServiceTrainer:
                     assert metrics.td_errors is not None and batch.inserted is not None
                     self._send_priorities(batch.indices, batch.inserted,
                                           metrics.td_errors + config.per_epsilon)
-                self._total_inserted = max(self._total_inserted, batch.total_inserted)
-                steps = self._total_inserted
+                self._steps = max(self._steps, batch.total_inserted - self._baseline)
+                steps = self._steps
                 out_of_budget = steps >= config.total_env_steps
                 self._publish(stop=False)
                 self._read_episodes()
@@ -159,7 +163,7 @@ class ServiceTrainer:
             self._priority_sender.shutdown(wait=True)
             self._publish(stop=True)
             bar.close()
-        result.env_steps = self._total_inserted
+        result.env_steps = self._steps
         result.gradient_steps = self.learner.gradient_steps
         result.wall_time_s = time.perf_counter() - start
         learning_s = time.perf_counter() - (learning_started or start)
@@ -179,7 +183,8 @@ class ServiceTrainer:
         """A round of minibatches, drawn once the buffer holds the experience that round
         is due (runs on the prefetch thread, ahead of the learner)."""
         config = self.config
-        due = config.learning_starts + self._rounds_fetched * config.env_steps_per_round
+        due = (self._baseline + config.learning_starts
+               + self._rounds_fetched * config.env_steps_per_round)
         self._rounds_fetched += 1
         inserted = self.client.size().total_inserted
         while inserted < due:
@@ -190,7 +195,7 @@ class ServiceTrainer:
             inserted = self.client.size().total_inserted
         beta = None
         if config.prioritized:  # annealed from per_beta_start to 1 over the budget
-            progress = min(1.0, inserted / config.total_env_steps)
+            progress = min(1.0, (inserted - self._baseline) / config.total_env_steps)
             beta = config.per_beta_start + (1.0 - config.per_beta_start) * progress
         return self.client.sample(config.batch_size, num_batches=config.gradient_steps,
                                   beta=beta)
@@ -199,9 +204,10 @@ class ServiceTrainer:
         config = self.config
         rounds = self.learner.gradient_steps // config.gradient_steps
         orders = CollectorOrders(
-            epsilon=epsilon_at(config, self._total_inserted)
-            if self._total_inserted >= config.learning_starts else 1.0,
-            insert_limit=config.learning_starts + (rounds + 1) * config.env_steps_per_round,
+            epsilon=epsilon_at(config, self._steps)
+            if self._steps >= config.learning_starts else 1.0,
+            insert_limit=self._baseline + config.learning_starts
+            + (rounds + 1) * config.env_steps_per_round,
             stop=stop)
         self.client.publish_weights(self.learner.weights(), {
             **orders.to_metadata(), "gradient_steps": str(self.learner.gradient_steps)})
@@ -211,12 +217,12 @@ class ServiceTrainer:
         self._episodes_after = page.last_id
         for episode in page.episodes:
             self._recent_returns = (self._recent_returns + [episode.episode_return])[-20:]
-            self._episode_points.append((self._total_inserted, episode.episode_return))
+            self._episode_points.append((self._steps, episode.episode_return))
             if self.writer:
                 self.writer.add_scalar("charts/episodic_return", episode.episode_return,
-                                       self._total_inserted)
+                                       self._steps)
                 self.writer.add_scalar("charts/episodic_length", episode.length,
-                                       self._total_inserted)
+                                       self._steps)
 
     def _recent_mean(self) -> float:
         return float(np.mean(self._recent_returns)) if self._recent_returns else 0.0

@@ -14,7 +14,7 @@ import numpy as np
 from tests.support import REPO, ServiceProcess
 from trainer.config import TrainConfig
 from trainer.evaluation import evaluate
-from trainer.service_loop import train_from_service
+from trainer.service_loop import ServiceTrainResult, train_from_service
 
 
 def random_policy_mean(episodes: int) -> float:
@@ -23,15 +23,14 @@ def random_policy_mean(episodes: int) -> float:
     return float(returns.mean())
 
 
-def test_collector_service_and_trainer_learn_cartpole_together(
-        service: ServiceProcess, buffer_name: str, tmp_path: Path) -> None:
-    config = TrainConfig(seed=3, total_env_steps=4_000, learning_starts=500, eval_interval=1_000,
-                         eval_episodes=10, log_dir=str(tmp_path / "runs"))
-    collector_log = tmp_path / "collector.log"
+def train_with_a_collector(service: ServiceProcess, buffer_name: str, config: TrainConfig,
+                           collector_log: Path) -> ServiceTrainResult:
+    """A `replay collect` process and the trainer, until the trainer is done."""
     with collector_log.open("wb") as out:
         collector = subprocess.Popen(
             [sys.executable, "-m", "cli", "collect", "--url", service.url, "--buffer",
-             buffer_name, "--num-envs", "2", "--seed", "7", "--warmup-steps", "500",
+             buffer_name, "--num-envs", "2", "--seed", str(config.seed + 4), "--warmup-steps",
+             str(config.learning_starts), "--n-step", str(config.n_step),
              "--name", "test-collector"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     try:
         result = train_from_service(config, service.url, buffer_name, progress=False)
@@ -40,6 +39,15 @@ def test_collector_service_and_trainer_learn_cartpole_together(
     finally:
         if collector.poll() is None:
             collector.kill()
+    return result
+
+
+def test_collector_service_and_trainer_learn_cartpole_together(
+        service: ServiceProcess, buffer_name: str, tmp_path: Path) -> None:
+    config = TrainConfig(seed=3, total_env_steps=4_000, learning_starts=500, eval_interval=1_000,
+                         eval_episodes=10, log_dir=str(tmp_path / "runs"))
+    collector_log = tmp_path / "collector.log"
+    result = train_with_a_collector(service, buffer_name, config, collector_log)
 
     size = httpx.get(f"{service.url}/buffers/{buffer_name}/size").json()
     assert size["total_inserted"] >= config.total_env_steps
@@ -71,18 +79,7 @@ def test_prioritized_replay_with_n_step_returns_learns_and_updates_priorities(
     config = TrainConfig(seed=4, total_env_steps=3_000, learning_starts=500, eval_interval=1_000,
                          eval_episodes=10, log_dir=str(tmp_path / "runs"), prioritized=True,
                          n_step=3)
-    collector_log = tmp_path / "collector.log"
-    with collector_log.open("wb") as out:
-        collector = subprocess.Popen(
-            [sys.executable, "-m", "cli", "collect", "--url", service.url, "--buffer",
-             buffer_name, "--num-envs", "2", "--seed", "8", "--warmup-steps", "500",
-             "--n-step", "3"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        result = train_from_service(config, service.url, buffer_name, progress=False)
-        assert collector.wait(30) == 0, collector_log.read_text()
-    finally:
-        if collector.poll() is None:
-            collector.kill()
+    result = train_with_a_collector(service, buffer_name, config, tmp_path / "collector.log")
 
     info = httpx.get(f"{service.url}/buffers/{buffer_name}").json()
     assert info["prioritized"] == {"alpha": 0.6}
@@ -93,3 +90,20 @@ def test_prioritized_replay_with_n_step_returns_learns_and_updates_priorities(
                       params={"batch_size": 256, "beta": 1.0}).json()
     assert len(set(drawn["weights"])) > 10
     assert max(drawn["weights"]) == 1.0
+
+
+def test_training_again_on_a_kept_buffer_counts_from_where_it_stands(
+        service: ServiceProcess, buffer_name: str, tmp_path: Path) -> None:
+    config = TrainConfig(seed=5, total_env_steps=1_500, learning_starts=500,
+                         eval_interval=10_000, eval_episodes=2, log_dir=None)
+    first = train_with_a_collector(service, buffer_name, config, tmp_path / "first.log")
+    kept = httpx.get(f"{service.url}/buffers/{buffer_name}/size").json()["total_inserted"]
+    assert kept >= 1_500
+
+    # The buffer still holds the first run's last weights, which say stop: a new
+    # collector must wait for the new trainer instead of obeying them.
+    second = train_with_a_collector(service, buffer_name, config, tmp_path / "second.log")
+    assert first.env_steps >= 1_500 and second.env_steps >= 1_500
+    total = httpx.get(f"{service.url}/buffers/{buffer_name}/size").json()["total_inserted"]
+    assert total >= kept + 1_500
+    assert second.gradient_steps >= 3 * config.gradient_steps
