@@ -2,7 +2,7 @@
 
 import typer
 
-from cli import collect, demo, serve, snapshot, train
+from cli import bench, collect, demo, serve, snapshot, train
 
 app = typer.Typer(name="replay", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False, rich_markup_mode=None,
@@ -13,6 +13,7 @@ app.command("train")(train.train)
 app.command("demo")(demo.demo)
 app.command("export")(snapshot.export)
 app.command("import")(snapshot.import_)
+app.command("bench")(bench.bench)
 
 
 def main() -> None:

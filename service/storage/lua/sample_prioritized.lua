@@ -43,5 +43,5 @@ for _ = 1, batches do
   end
 end
 redis.call('HINCRBY', KEYS[1], 'total_sampled', count)
-return {0, size, total, table.concat(records), slots, table.concat(priorities),
+return {0, size, total, records, slots, table.concat(priorities),
   string.format('%.17g', mass)}

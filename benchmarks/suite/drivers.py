@@ -1,0 +1,229 @@
+"""One store or one sample, as each subject does it; run inside the client processes.
+
+Payloads are cut and encoded once, before the clock starts: the raw subjects (Redis
+ceiling, HTTP) measure what the server side costs; the SDK subject does everything a
+user's call does (casting, encoding, idempotency key, retries, decoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import orjson
+import redis
+
+from benchmarks.suite.payloads import PAYLOADS, Payload
+from benchmarks.suite.plan import Case, Subject
+from benchmarks.suite.raw_ring import RawRing
+from client.codec import INDICES_TENSOR, JSON, SAFETENSORS, decode_safetensors, encode_safetensors
+from client.sync_client import ReplayClient
+from trainer.local_buffer import LocalReplayBuffer
+
+__all__ = ["ClientState", "Target", "Task", "fill_local"]
+
+Operation = Callable[[], int]
+"""Does one store or sample; returns the transitions it moved."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the subject's transitions live: a service buffer (and the raw ring of the same
+    name), or an in-process buffer of the same capacity and fill."""
+
+    buffer: str
+    capacity: int
+    fill: int
+    redis_url: str
+    urls: dict[int, str]
+    """Service URL by uvicorn workers."""
+
+
+@dataclass(frozen=True)
+class Task:
+    subject: Subject
+    case: Case
+    target: Target
+    seconds: float
+    index: int
+    """This client's number among the case's clients."""
+    seed: int
+
+
+class ClientState:
+    """What a client process keeps between tasks: connections, encoded bodies, buffers."""
+
+    def __init__(self) -> None:
+        self._http: dict[str, httpx.Client] = {}
+        self._redis: dict[str, redis.Redis] = {}
+        self._sdk: dict[tuple[str, str], ReplayClient] = {}
+        self._rings: dict[tuple[str, str, int], RawRing] = {}
+        self._columns_cache: dict[tuple[str, int, str], dict[str, np.ndarray]] = {}
+        self._bodies: dict[tuple[str, int, str], bytes] = {}
+        self._local: tuple[tuple[str, int], LocalReplayBuffer] | None = None
+        self._warmed: set[tuple[Subject, Case, str]] = set()
+
+    def operation(self, task: Task) -> Operation:
+        subject, case, target = task.subject, task.case, task.target
+        payload = PAYLOADS[case.payload]
+        rng = np.random.default_rng(task.seed)
+        if subject.kind == "in-process":
+            return self._in_process(payload, case, target, rng)
+        if subject.kind == "redis":
+            return self._ceiling(payload, case, target, task.index, rng)
+        assert subject.workers is not None and subject.fmt is not None
+        url = target.urls[subject.workers]
+        if subject.kind == "sdk":
+            return self._through_sdk(payload, case, url, target.buffer)
+        return self._over_http(payload, case, url, target.buffer, subject.fmt)
+
+    def warm(self, task: Task) -> bool:
+        """True the first time this subject meets this case and buffer: time to warm up."""
+        key = (task.subject, task.case, task.target.buffer)
+        if key in self._warmed:
+            return False
+        self._warmed.add(key)
+        return True
+
+    def close(self) -> None:
+        for sdk in self._sdk.values():
+            sdk.close()
+        for http in self._http.values():
+            http.close()
+        for client in self._redis.values():
+            client.close()
+        self._local = None
+
+    def _columns(self, payload: Payload, batch: int) -> dict[str, np.ndarray]:
+        key = (payload.name, batch, "columns")
+        if key not in self._columns_cache:
+            self._columns_cache[key] = payload.columns(batch)
+        return self._columns_cache[key]
+
+    def _encoded(self, payload: Payload, batch: int, fmt: str) -> bytes:
+        """The batch as packed records, a safetensors body or a JSON body (columns)."""
+        key = (payload.name, batch, fmt)
+        if key not in self._bodies:
+            columns = self._columns(payload, batch)
+            if fmt == "records":
+                body = payload.schema.pack(columns, batch)
+            elif fmt == "safetensors":
+                body = encode_safetensors(columns)
+            else:
+                body = orjson.dumps({"columns": columns}, option=orjson.OPT_SERIALIZE_NUMPY)
+            self._bodies[key] = body
+        return self._bodies[key]
+
+    def _in_process(self, payload: Payload, case: Case, target: Target,
+                    rng: np.random.Generator) -> Operation:
+        key = (payload.name, target.capacity)
+        if self._local is None or self._local[0] != key:
+            self._local = None  # free the previous one before filling the next
+            self._local = (key, fill_local(payload, target.capacity, target.fill, rng))
+        buffer = self._local[1]
+        batch = case.batch
+        if case.op == "store":
+            columns = self._columns(payload, batch)
+
+            def store() -> int:
+                buffer.add(columns)
+                return batch
+            return store
+
+        def sample() -> int:
+            buffer.sample(batch)
+            return batch
+        return sample
+
+    def _ceiling(self, payload: Payload, case: Case, target: Target, index: int,
+                 rng: np.random.Generator) -> Operation:
+        if target.redis_url not in self._redis:
+            self._redis[target.redis_url] = redis.Redis.from_url(target.redis_url)
+        key = (target.redis_url, target.buffer, index)
+        if key not in self._rings:
+            ring = RawRing(self._redis[target.redis_url], target.buffer, target.capacity,
+                           payload.record_size)
+            ring.cursor = index * target.capacity // max(case.clients, 1)
+            self._rings[key] = ring
+        ring = self._rings[key]
+        batch, fill, schema = case.batch, target.fill, payload.schema
+        if case.op == "store":
+            records = self._encoded(payload, batch, "records")
+
+            def store() -> int:
+                ring.store(records)
+                return batch
+            return store
+
+        def sample() -> int:
+            schema.unpack(ring.sample(rng.integers(0, fill, batch)))
+            return batch
+        return sample
+
+    def _over_http(self, payload: Payload, case: Case, url: str, buffer: str,
+                   fmt: str) -> Operation:
+        if url not in self._http:
+            self._http[url] = httpx.Client(base_url=url, timeout=120)
+        http = self._http[url]
+        batch = case.batch
+        if case.op == "store":
+            body = self._encoded(payload, batch, fmt)
+            headers = {"content-type": SAFETENSORS if fmt == "safetensors" else JSON}
+            path = f"/buffers/{buffer}/transitions"
+
+            def store() -> int:
+                _check(http.post(path, content=body, headers=headers))
+                return batch
+            return store
+
+        path = f"/buffers/{buffer}/sample"
+        params = {"batch_size": batch}
+        accept = {"accept": SAFETENSORS if fmt == "safetensors" else JSON}
+        dtypes = {name: spec.numpy_dtype for name, spec in payload.schema.fields.items()}
+
+        def sample() -> int:
+            reply = _check(http.get(path, params=params, headers=accept))
+            if fmt == "safetensors":
+                decode_safetensors(reply.content).columns.pop(INDICES_TENSOR)
+            else:
+                document = orjson.loads(reply.content)
+                for name, values in document["columns"].items():
+                    np.asarray(values, dtype=dtypes[name])
+            return batch
+        return sample
+
+    def _through_sdk(self, payload: Payload, case: Case, url: str, buffer: str) -> Operation:
+        if (url, buffer) not in self._sdk:
+            self._sdk[(url, buffer)] = ReplayClient(url, buffer)
+        sdk = self._sdk[(url, buffer)]
+        batch = case.batch
+        if case.op == "store":
+            columns = self._columns(payload, batch)
+
+            def store() -> int:
+                sdk.store_batch(columns)
+                return batch
+            return store
+
+        def sample() -> int:
+            sdk.sample(batch)
+            return batch
+        return sample
+
+
+def fill_local(payload: Payload, capacity: int, fill: int,
+               rng: np.random.Generator) -> LocalReplayBuffer:
+    buffer = LocalReplayBuffer(capacity, seed=rng)
+    step = payload.chunk_rows()
+    for start in range(0, fill, step):
+        buffer.add(payload.columns(min(step, fill - start), start))
+    return buffer
+
+
+def _check(reply: httpx.Response) -> httpx.Response:
+    if reply.status_code != 200:
+        raise RuntimeError(f"{reply.request.method} {reply.request.url.path}: "
+                           f"{reply.status_code} {reply.text[:300]}")
+    return reply
