@@ -7,14 +7,22 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Literal, TypeVar, overload
 
 import httpx
 import numpy as np
 from numpy.typing import ArrayLike
 
-from client.errors import ReplayError
-from client.outbox import Outbox, OutboxFull, SealedBatch, TransitionsDropped, WhenFull
+from client.errors import PayloadTooLarge, ReplayError
+from client.outbox import (
+    SLOW_OUTBOX_S,
+    SLOW_OUTBOX_WARNING,
+    Outbox,
+    OutboxFull,
+    SealedBatch,
+    TransitionsDropped,
+    WhenFull,
+)
 from client.pending import PendingRows, rows_to_columns
 from client.protocol import BufferProtocol, Call, Flow, connection_failed
 from client.results import (
@@ -116,20 +124,40 @@ class ReplayClient:
             self._start_sender()
             self._state.notify_all()
 
+    @overload
     def store_batch(self, columns: Mapping[str, ArrayLike], *,
-                    idempotency_key: str | None = None) -> StoreResult:
+                    idempotency_key: str | None = None,
+                    wait: Literal[True] = True) -> StoreResult: ...
+
+    @overload
+    def store_batch(self, columns: Mapping[str, ArrayLike], *,
+                    idempotency_key: str | None = None,
+                    wait: bool) -> StoreResult | None: ...
+
+    def store_batch(self, columns: Mapping[str, ArrayLike], *,
+                    idempotency_key: str | None = None,
+                    wait: bool = True) -> StoreResult | None:
         """Send a batch of columns (batch dimension first) after any pending rows, and wait
         until the service has stored it. Give an `idempotency_key` to make a batch you may
         send again in a later run (an import, say) count once; by default each call is a
-        new batch."""
+        new batch.
+
+        `wait=False` returns at once (None) and leaves the batch to the background
+        sender, which merges batches queued behind a slow request into one: the way to
+        store fast from one thread. Its errors come from a later store, flush or close.
+        """
         self._raise_failures()
         arrays = {name: np.asarray(values) for name, values in columns.items()}
-        batch = SealedBatch(arrays, batch_length(arrays), awaited=True)
+        if not wait:  # the caller may refill its arrays as soon as this returns
+            arrays = {name: column.copy() for name, column in arrays.items()}
+        batch = SealedBatch(arrays, batch_length(arrays), awaited=wait)
         if idempotency_key is not None:
-            batch.key = idempotency_key
+            batch.key, batch.keyed = idempotency_key, True
         with self._state:
             self._seal()
             self._enqueue(batch)
+        if not wait:
+            return None
         self._wait_for(batch, None)
         if batch.error is not None:
             raise batch.error
@@ -280,11 +308,13 @@ class ReplayClient:
                 log.warning("outbox full: dropped %d unsent transitions for buffer %s "
                             "(%d dropped so far)", dropped, self._buffer, outbox.dropped)
             else:
-                log.warning("outbox full (%d transitions): store() waits for the service",
-                            outbox.unsent)
                 self._start_sender()
+                started, warned = time.monotonic(), False
                 while not outbox.has_room(batch.count):
-                    self._state.wait()
+                    self._state.wait(SLOW_OUTBOX_S)
+                    if not warned and time.monotonic() - started >= SLOW_OUTBOX_S:
+                        log.warning(SLOW_OUTBOX_WARNING, outbox.unsent, SLOW_OUTBOX_S)
+                        warned = True
         outbox.add(batch)
         self._start_sender()
         self._state.notify_all()
@@ -301,13 +331,14 @@ class ReplayClient:
         while (batch := self._next_batch()) is not None:
             try:
                 batch.result = self._send(batch)
+            except PayloadTooLarge as error:
+                if batch.parts:  # our merge was too large: nothing stored, send the parts
+                    with self._state:
+                        self._outbox.split_head()
+                    continue
+                batch.fail(error)
             except Exception as exception:  # whatever it is, the batch must settle
-                error = exception if isinstance(exception, ReplayError) else ReplayError(
-                    f"sending a batch failed: {exception!r}")
-                error.__cause__ = None if error is exception else exception
-                batch.error = error
-                error.dropped = batch.count
-                error.add_note(f"{batch.count} transitions sent in the background were dropped")
+                batch.fail(exception)
             with self._state:
                 self._outbox.settle_head()
                 if batch.error is not None and not batch.awaited and not self._closed:
@@ -318,7 +349,7 @@ class ReplayClient:
         """The oldest sealed batch, sealing pending rows once they are old enough."""
         with self._state:
             while True:
-                head = self._outbox.head()
+                head = self._outbox.next_to_send()
                 if head is not None:
                     return head
                 if self._closed:

@@ -87,6 +87,13 @@ class ClientState:
         self._warmed.add(key)
         return True
 
+    def settle(self, task: Task) -> None:
+        """Wait until what the task stored is stored: the SDK leaves its stores to a
+        background sender."""
+        if task.subject.kind == "sdk" and task.case.op == "store":
+            assert task.subject.workers is not None
+            self._sdk[(task.target.urls[task.subject.workers], task.target.buffer)].flush()
+
     def close(self) -> None:
         for sdk in self._sdk.values():
             sdk.close()
@@ -203,7 +210,7 @@ class ClientState:
             columns = self._columns(payload, batch)
 
             def store() -> int:
-                sdk.store_batch(columns)
+                sdk.store_batch(columns, wait=False)
                 return batch
             return store
 

@@ -47,6 +47,7 @@ def _measure(task: Task, state: ClientState, barrier: Any) -> Outcome:
             operation()
             while time.perf_counter() < warm_until:
                 operation()
+            state.settle(task)
     except Exception:
         barrier.abort()
         return Outcome(error=traceback.format_exc(limit=4))
@@ -65,6 +66,8 @@ def _measure(task: Task, state: ClientState, barrier: Any) -> Outcome:
             transitions += operation()
             then, now = now, time.perf_counter()
             latencies.append(now - then)
+        state.settle(task)  # transitions count once stored, not once queued
+        now = time.perf_counter()
     except Exception:
         return Outcome(error=traceback.format_exc(limit=4))
     return Outcome(transitions=transitions, ops=len(latencies), elapsed_s=now - start,

@@ -78,7 +78,9 @@ def _header(results: Results) -> Iterator[str]:
                  "(a store: SETRANGE + INCRBY; a sample: a GETRANGE per slot)",
         "st-Nw/json-Nw": "the service over HTTP with N uvicorn workers, bodies encoded "
                          "beforehand, answers decoded to numpy (httpx, no idempotency key)",
-        SDK: "client.ReplayClient.store_batch / .sample against the 1-worker service",
+        SDK: "client.ReplayClient against the 1-worker service: .store_batch(wait=False), "
+             "timed up to the .flush() that follows (the sender merges batches queued behind a "
+             "request), and .sample",
     }
     for key, text in legend.items():
         if key in keys or (key.startswith("st-") and any(k.startswith("st-") for k in keys)):

@@ -153,7 +153,8 @@ def test_batches_wait_out_a_service_restart_and_arrive_once_in_order(
                 B.flush(timeout_s=0.5)
             assert B.unsent == 5  # nothing dropped
             own_service.start()
-            assert B.flush() is not None
+            B.flush()  # may find them sent already: the sender retries on its own
+            assert B.unsent == 0
             batch = B.sample(7, replace=False)
     finally:
         own_service.stop()
