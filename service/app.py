@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from service.auth import authorize, warn_if_open
 from service.errors import install_error_handlers
+from service.malloc import keep_freed_memory
 from service.routes import api_router
 from service.settings import Settings
 from service.storage.buffers import Buffers
@@ -44,6 +45,7 @@ def connect_redis(settings: Settings) -> Redis:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    keep_freed_memory()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -8,8 +8,8 @@ from typing import Literal
 
 from benchmarks.suite.payloads import PAYLOADS, Payload
 
-__all__ = ["Case", "Config", "Operation", "Subject", "applies", "cases", "payloads", "selectors",
-           "subjects"]
+__all__ = ["Case", "Config", "Operation", "Subject", "applies", "cases", "payloads",
+           "prioritized_fills", "selectors", "subjects"]
 
 Operation = Literal["store", "sample"]
 Kind = Literal["in-process", "redis", "http", "sdk"]
@@ -85,7 +85,8 @@ def selectors(workers: int) -> dict[str, frozenset[str]]:
     """The words `--only` knows, by dimension; subjects by kind, format or column name."""
     keys = {"in-proc", "sdk-1w"} | {f"{fmt}-{count}w" for fmt in ("st", "json")
                                      for count in {1, workers}}
-    return {"payload": frozenset(PAYLOADS), "operation": frozenset({"store", "sample"}),
+    return {"payload": frozenset(PAYLOADS),
+            "operation": frozenset({"store", "sample", "prioritized"}),
             "subject": frozenset({"in-process", "redis", "http", "sdk", "service", "json",
                                   "safetensors"} | keys)}
 
@@ -123,6 +124,16 @@ def cases(config: Config, payload: Payload) -> Iterator[Case]:
             for batch in SAMPLE_BATCHES:
                 for clients in counts(batch):
                     yield Case("sample", payload.name, batch, clients, config.fill(nominal))
+
+
+def prioritized_fills(config: Config) -> list[int]:
+    """The CartPole fills at which prioritized replay is timed next to uniform (the 1-worker
+    service over HTTP, safetensors); none if `--only` leaves that out."""
+    if not config.wants(payload={"cartpole"}, operation={"prioritized"},
+                        subject={"service", "http", "safetensors", "st-1w"}):
+        return []
+    nominal = PAYLOADS["cartpole"].fills[:1] if config.quick else PAYLOADS["cartpole"].fills
+    return [config.fill(fill) for fill in nominal]
 
 
 def applies(subject: Subject, case: Case, payload: Payload, config: Config) -> bool:

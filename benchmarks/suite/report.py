@@ -45,6 +45,9 @@ def _lines(results: Results) -> Iterator[str]:
     if results.memory:
         yield ""
         yield from _memory(results)
+    if results.prioritized:
+        yield ""
+        yield from _prioritized(results)
     yield ""
     yield from _targets(results)
     yield ""
@@ -186,6 +189,15 @@ def _memory(results: Results) -> Iterator[str]:
         yield (f"{memory.payload:<9}{memory.fill:>10,}{memory.record_size:>9} B"
                f"{_bytes(service):>12}{_ratio(service, memory.record_size):>10}"
                f"{_bytes(memory.raw_bytes):>12}")
+
+
+def _prioritized(results: Results) -> Iterator[str]:
+    yield ("PRIORITIZED vs UNIFORM: transitions per second (median), 1-worker service, one "
+           "client, safetensors; alpha 0.6")
+    yield f"{'fill':>10}  {'operation':<30}{'uniform':>10}{'prioritized':>13}{'ratio':>8}"
+    for row in results.prioritized:
+        yield (f"{row.fill:>10,}  {row.operation:<30}{_si(row.uniform):>10}"
+               f"{_si(row.prioritized):>13}{_ratio(row.prioritized, row.uniform):>8}")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchmarks.suite.plan import Case, Config, Subject
+from benchmarks.suite.prioritized import PriorityRow
 
 __all__ = ["DISTURBED_CORES", "Measurement", "Memory", "Repetition", "Results"]
 
@@ -106,6 +107,7 @@ class Results:
     subjects: list[Subject]
     measurements: list[Measurement] = field(default_factory=list)
     memory: list[Memory] = field(default_factory=list)
+    prioritized: list[PriorityRow] = field(default_factory=list)
     seconds: float = 0.0
 
     def find(self, subject: str, **case: Any) -> Measurement | None:
@@ -123,6 +125,7 @@ class Results:
             "environment": self.environment,
             "seconds": self.seconds,
             "memory": [asdict(memory) for memory in self.memory],
+            "prioritized": [asdict(row) for row in self.prioritized],
             "measurements": [{
                 "case": asdict(m.case), "subject": asdict(m.subject),
                 "median": {name: m.median(name) for name in ("rate", "p50_ms", "p99_ms")} | {

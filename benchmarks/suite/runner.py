@@ -16,9 +16,19 @@ import numpy as np
 import psutil
 import redis
 
+from benchmarks.suite import prioritized
 from benchmarks.suite.drivers import Target, Task
 from benchmarks.suite.payloads import Payload
-from benchmarks.suite.plan import Case, Config, Subject, applies, cases, payloads, subjects
+from benchmarks.suite.plan import (
+    Case,
+    Config,
+    Subject,
+    applies,
+    cases,
+    payloads,
+    prioritized_fills,
+    subjects,
+)
 from benchmarks.suite.pool import ClientPool, Outcome
 from benchmarks.suite.results import Measurement, Memory, Repetition, Results
 from benchmarks.suite.stack import CpuSnapshot, Profiler, Stack
@@ -44,6 +54,9 @@ def run(config: Config, progress: Progress, profile_dir: Path | None = None) -> 
                 planned = list(cases(config, payload))
                 if planned:
                     bench.payload(payload, planned, chosen, results)
+            if fills := prioritized_fills(config):
+                results.prioritized = prioritized.measure(
+                    stack.http, fills, repeats=20 if config.quick else 100, progress=progress)
     results.seconds = time.perf_counter() - started
     return results
 

@@ -34,7 +34,7 @@ def test_bench_prints_every_section(bench_run: tuple[str, str, dict[str, object]
     table, progress, _ = bench_run
     for title in ("STORE: transitions stored per second", "SAMPLE: transitions sampled per "
                   "second", "SAMPLE LATENCY", "CPU per 1k transitions", "REDIS MEMORY",
-                  "TARGETS", "REFERENCE: Reverb"):
+                  "PRIORITIZED vs UNIFORM", "TARGETS", "REFERENCE: Reverb"):
         assert title in table
     assert "ERR" not in table and "ERRORS" not in table
     assert "filling bench-cartpole" in progress
@@ -69,6 +69,17 @@ def test_bench_prints_every_target_with_a_verdict(
     for row in ("insert, 1 client", "insert, 4 clients", "sample batch 256",
                 "server memory per 45-byte transition"):
         assert row in reference
+
+
+def test_bench_times_prioritized_replay_beside_uniform(
+        bench_run: tuple[str, str, dict[str, object]]) -> None:
+    _, _, saved = bench_run
+    rows = saved["prioritized"]
+    assert isinstance(rows, list)
+    assert {row["operation"]: row["uniform"] is not None for row in rows} == {
+        "store 256": True, "sample 256": True, "sample a round (128 x 64)": True,
+        "update a round's priorities": False}
+    assert all(row["prioritized"] > 0 for row in rows)
 
 
 def test_render_survives_no_measurements() -> None:
