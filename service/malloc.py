@@ -8,7 +8,6 @@ for reuse. The cost is memory kept after a burst: up to the trim threshold per p
 """
 
 import ctypes
-import ctypes.util
 import logging
 
 __all__ = ["keep_freed_memory"]
@@ -25,11 +24,10 @@ _TRIM_THRESHOLD = 128 << 20
 
 def keep_freed_memory() -> None:
     """Keep freed blocks for reuse; a no-op where the C library is not glibc."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    try:
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the symbols already loaded
+    except (OSError, TypeError):  # no dlopen(NULL): not a Unix
         return
-    libc = ctypes.CDLL(name)
-    mallopt = getattr(libc, "mallopt", None)
     if mallopt is None:  # musl, macOS
         return
     if not (mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
