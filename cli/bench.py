@@ -17,8 +17,8 @@ def bench(
     )] = False,
     only: Annotated[list[str] | None, typer.Option(
         "--only", metavar="WORDS", help="Keep only these payloads (cartpole, atari), "
-        "operations (store, sample) or subjects (in-process, redis, service, http, sdk, "
-        "json, safetensors, or a column: st-1w, json-2w...); repeat the option or "
+        "operations (store, sample, prioritized) or subjects (in-process, redis, service, "
+        "http, sdk, json, safetensors, or a column: st-1w, json-2w...); repeat the option or "
         "separate with commas. Within a kind, any of them.")] = None,
     json_path: Annotated[Path | None, typer.Option(
         "--json", help="Also save every repetition's figures here.")] = None,
