@@ -18,6 +18,7 @@ import redis
 from benchmarks.suite.payloads import PAYLOADS, Payload
 from benchmarks.suite.plan import Case, Subject
 from benchmarks.suite.raw_ring import RawRing
+from benchmarks.suite.replies import checked
 from client.codec import INDICES_TENSOR, JSON, SAFETENSORS, decode_safetensors, encode_safetensors
 from client.sync_client import ReplayClient
 from trainer.local_buffer import LocalReplayBuffer
@@ -181,7 +182,7 @@ class ClientState:
             path = f"/buffers/{buffer}/transitions"
 
             def store() -> int:
-                _check(http.post(path, content=body, headers=headers))
+                checked(http.post(path, content=body, headers=headers))
                 return batch
             return store
 
@@ -191,7 +192,7 @@ class ClientState:
         dtypes = {name: spec.numpy_dtype for name, spec in payload.schema.fields.items()}
 
         def sample() -> int:
-            reply = _check(http.get(path, params=params, headers=accept))
+            reply = checked(http.get(path, params=params, headers=accept))
             if fmt == "safetensors":
                 decode_safetensors(reply.content).columns.pop(INDICES_TENSOR)
             else:
@@ -227,10 +228,3 @@ def fill_local(payload: Payload, capacity: int, fill: int,
     for start in range(0, fill, step):
         buffer.add(payload.columns(min(step, fill - start), start))
     return buffer
-
-
-def _check(reply: httpx.Response) -> httpx.Response:
-    if reply.status_code != 200:
-        raise RuntimeError(f"{reply.request.method} {reply.request.url.path}: "
-                           f"{reply.status_code} {reply.text[:300]}")
-    return reply

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 import numpy as np
 
+from benchmarks.suite.replies import checked
 from client.codec import SAFETENSORS, decode_safetensors, encode_safetensors
 
 __all__ = ["PriorityRow", "measure"]
@@ -79,7 +80,7 @@ class _Buffer:
         if prioritized:
             spec["prioritized"] = {"alpha": 0.6}
         http.delete(f"/buffers/{name}")
-        _ok(http.put(f"/buffers/{name}", json=spec))
+        checked(http.put(f"/buffers/{name}", json=spec))
         for start in range(0, fill, _FILL_CHUNK):
             self._store(self._body(min(_FILL_CHUNK, fill - start)))
         self.small_body = self._body(256)
@@ -99,7 +100,7 @@ class _Buffer:
             update = {"indices": drawn["_indices"].ravel().tolist(),
                       "inserted": drawn["_inserted"].ravel().tolist(),
                       "priorities": self.rng.exponential(1.0, ROUND[0] * ROUND[1]).tolist()}
-            timings["update a round's priorities"].append(_seconds(lambda: _ok(self.http.post(
+            timings["update a round's priorities"].append(_seconds(lambda: checked(self.http.post(
                 f"/buffers/{self.name}/priorities", json=update))))
 
     def _body(self, count: int) -> bytes:
@@ -114,12 +115,13 @@ class _Buffer:
         return encode_safetensors(columns)
 
     def _store(self, body: bytes) -> None:
-        _ok(self.http.post(f"/buffers/{self.name}/transitions", content=body,
+        checked(self.http.post(f"/buffers/{self.name}/transitions", content=body,
                            headers={"content-type": SAFETENSORS}))
 
     def _sample(self, batch_size: int, num_batches: int) -> dict[str, np.ndarray]:
-        reply = _ok(self.http.get(f"/buffers/{self.name}/sample", headers={"accept": SAFETENSORS},
-                                  params={"batch_size": batch_size, "num_batches": num_batches}))
+        reply = checked(self.http.get(
+            f"/buffers/{self.name}/sample", headers={"accept": SAFETENSORS},
+            params={"batch_size": batch_size, "num_batches": num_batches}))
         return decode_safetensors(reply.content).columns
 
 
@@ -127,10 +129,3 @@ def _seconds(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
-
-
-def _ok(reply: httpx.Response) -> httpx.Response:
-    if reply.status_code not in (200, 201, 204):
-        raise RuntimeError(f"{reply.request.method} {reply.request.url.path}: "
-                           f"{reply.status_code} {reply.text[:300]}")
-    return reply

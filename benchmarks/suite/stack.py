@@ -21,6 +21,7 @@ import redis
 
 from benchmarks.suite.payloads import Payload
 from benchmarks.suite.raw_ring import RawRing
+from benchmarks.suite.replies import checked
 from cli.children import ServiceProcess
 from client.codec import SAFETENSORS, encode_safetensors
 from service.redis_server import RedisServer
@@ -170,7 +171,7 @@ class Stack:
     # Buffers.
 
     def create_buffer(self, payload: Payload, name: str, capacity: int) -> None:
-        _ok(self.http.put(f"/buffers/{name}", json={
+        checked(self.http.put(f"/buffers/{name}", json={
             "capacity": capacity, "schema": payload.schema.model_dump(mode="json")}))
 
     def fill_buffer(self, payload: Payload, name: str, count: int) -> None:
@@ -181,7 +182,7 @@ class Stack:
             rows = min(step, count - start)
             if rows not in bodies:
                 bodies[rows] = encode_safetensors(payload.columns(rows, start % 1024))
-            _ok(self.http.post(f"/buffers/{name}/transitions", content=bodies[rows],
+            checked(self.http.post(f"/buffers/{name}/transitions", content=bodies[rows],
                                headers={"content-type": SAFETENSORS}))
 
     def delete_buffer(self, name: str) -> None:
@@ -232,9 +233,3 @@ class Profiler:
                 process.kill()
                 process.wait()
         self._running = []
-
-
-def _ok(reply: httpx.Response) -> None:
-    if reply.status_code >= 300:
-        raise RuntimeError(f"{reply.request.method} {reply.request.url.path}: "
-                           f"{reply.status_code} {reply.text[:300]}")
