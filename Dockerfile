@@ -31,6 +31,8 @@ RUN useradd --uid 10001 --user-group --create-home --home-dir /home/replay \
 FROM python AS source
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY replay_service ./replay_service
+COPY wire ./wire
 COPY service ./service
 COPY client ./client
 COPY trainer ./trainer
@@ -42,15 +44,18 @@ FROM python AS service-deps
 RUN python3 -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml ./
-# The package's dependencies without its code: install it empty, then remove it.
-RUN touch README.md && pip install . && pip uninstall --yes replay-service
+# The package's dependencies without its code: install it empty (its folders, from
+# pyproject's package list: replay_service.X.Y lives in X/Y), then remove it.
+RUN touch README.md \
+    && python3 -c "import os, tomllib; packages = tomllib.load(open('pyproject.toml', 'rb')).get('tool').get('setuptools').get('packages'); list(os.makedirs(package.removeprefix('replay_service.').replace('.', '/'), exist_ok=True) for package in packages)" \
+    && pip install . && pip uninstall --yes replay-service
 
 
 FROM service-deps AS service
 COPY --from=source /src /src
 # No extras: the service needs neither torch nor gymnasium. The import fails the build
 # when the service needs a package that pyproject.toml does not list.
-RUN pip install --no-deps . && python3 -c "import service.app, cli"
+RUN pip install --no-deps . && python3 -c "import replay_service.service.app, replay_service.cli"
 ENV REPLAY_HOST=0.0.0.0 \
     REPLAY_PORT=8000
 USER 10001:10001
@@ -70,7 +75,7 @@ RUN pip install --extra-index-url "${TORCH_INDEX_URL}" "./[trainer]" \
 FROM trainer-deps AS trainer
 COPY --from=source /src /src
 RUN pip install --no-deps . \
-    && python3 -c "import torch, trainer.service_loop, client.collector; assert not torch.version.cuda" \
+    && python3 -c "import torch, replay_service.trainer.service_loop, replay_service.client.collector.loop; assert not torch.version.cuda" \
     && mkdir /runs && chown 10001:10001 /runs
 ENV REPLAY_LOG_DIR=/runs \
     MPLBACKEND=Agg

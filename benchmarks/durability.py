@@ -5,7 +5,7 @@ One client stores CartPole-sized transitions through the service (safetensors, w
 idempotency keys, as the SDK sends them) for `--seconds` per measurement; the three
 Redis settings take turns, `--repeats` times each, and the medians are compared.
 
-    python -m benchmarks.durability --seconds 3 --repeats 3
+    python -m replay_service.benchmarks.durability --seconds 3 --repeats 3
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from typing import Literal
 
 import httpx
 import numpy as np
-
-from cli.children import ServiceProcess
-from client.codec import SAFETENSORS, encode_safetensors
-from service.redis_server import RedisServer
+from replay_service.cli.children import ServiceProcess
+from replay_service.service.redis_server import RedisServer
+from replay_service.wire.codec import SAFETENSORS, encode_safetensors
 
 Fsync = Literal["always", "everysec"] | None
 SETTINGS: list[tuple[str, Fsync]] = [("append-only file off", None),

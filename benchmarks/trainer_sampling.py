@@ -7,7 +7,7 @@ thread, as an in-process DQN does, and (b) from the replay service over HTTP,
 one request per round, prefetched on a background thread, as `replay train`
 does. The two alternate, `--repeats` times each, and the medians are compared.
 
-    python -m benchmarks.trainer_sampling --rounds 20 --repeats 5
+    python -m replay_service.benchmarks.trainer_sampling --rounds 20 --repeats 5
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
-
-from cli.children import ServiceProcess
-from client.sync_client import ReplayClient
-from service.redis_server import RedisServer
-from trainer.benchmark import fill_random
-from trainer.config import TrainConfig
-from trainer.learner import DQNLearner
-from trainer.local_buffer import LocalReplayBuffer
-from trainer.prefetch import Prefetcher
+from replay_service.cli.children import ServiceProcess
+from replay_service.client.sync_client import ReplayClient
+from replay_service.service.redis_server import RedisServer
+from replay_service.trainer.benchmark import fill_random
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.learner import DQNLearner
+from replay_service.trainer.local_buffer import LocalReplayBuffer
+from replay_service.trainer.prefetch import Prefetcher
 
 FILL = 50_000
 

@@ -37,12 +37,13 @@ def bench(
     ] = 1.0,
     profile: Annotated[Path | None, typer.Option(
         help="Record the service processes with py-spy into this folder, one file per "
-        "service and section (summarise: python -m benchmarks.suite.profiles FILE).")] = None,
+        "service and section (summarise: python -m "
+        "replay_service.benchmarks.suite.profiles FILE).")] = None,
 ) -> None:
     """Benchmark the service against an in-process buffer and the raw Redis ceiling; print
     the table (progress goes to stderr)."""
     # Imported here: the other commands (serve above all) must not need the suite.
-    from benchmarks.suite import Config, render, run, selectors
+    from replay_service.benchmarks.suite import Config, render, run, selectors
 
     words = frozenset(word.strip().lower() for item in only or [] for word in item.split(",")
                       if word.strip())

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+from replay_service.service.redis_server import free_port
 
-from service.redis_server import free_port
+__all__ = ["REPLAY", "ReplayProcess", "ServiceProcess"]
 
-__all__ = ["ReplayProcess", "ServiceProcess"]
+# The `replay` command as a child process: the interpreter running now, whatever PATH says.
+REPLAY = (sys.executable, "-m", "replay_service.cli")
 
 
 class ReplayProcess:
@@ -28,7 +30,7 @@ class ReplayProcess:
 
     def start(self) -> ReplayProcess:
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen([sys.executable, "-m", "cli", *self.args],
+            self._process = subprocess.Popen([*REPLAY, *self.args],
                                              env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 

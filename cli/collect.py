@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 from typing import Annotated
 
 import typer
-
-from cli.logs import setup_logging
-from cli.signals import stop_cleanly_on_signals
+from replay_service.cli.children import REPLAY
+from replay_service.cli.logs import setup_logging
+from replay_service.cli.signals import stop_cleanly_on_signals
 
 log = logging.getLogger("replay.collect")
 
@@ -64,7 +63,7 @@ def collect(
         return
 
     # Imported here: gymnasium is in the collector extra, which the service image lacks.
-    from client.collector import CollectorConfig, default_source, run_collector
+    from replay_service.client.collector.loop import CollectorConfig, default_source, run_collector
 
     config = CollectorConfig(url=url, buffer=buffer, env_id=env_id, num_envs=num_envs,
                              seed=seed, capacity=capacity, warmup_steps=warmup_steps,
@@ -83,7 +82,7 @@ def _run_processes(option_sets: list[dict[str, object]]) -> None:
     for options in option_sets:
         args = [str(part) for option, value in options.items() if value is not None
                 for part in (option, value)]
-        children.append(subprocess.Popen([sys.executable, "-m", "cli", "collect", *args]))
+        children.append(subprocess.Popen([*REPLAY, "collect", *args]))
     try:
         codes = [child.wait() for child in children]
     except KeyboardInterrupt:

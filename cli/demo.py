@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from cli.children import ReplayProcess, ServiceProcess
-from cli.logs import setup_logging
-from cli.signals import stop_cleanly_on_signals
+from replay_service.cli.children import ReplayProcess, ServiceProcess
+from replay_service.cli.logs import setup_logging
+from replay_service.cli.signals import stop_cleanly_on_signals
 
 BUFFER = "demo"
 
@@ -40,10 +39,10 @@ def demo(
     setup_logging()
     stop_cleanly_on_signals()
     # Imported here: torch loads in seconds, and only this command needs it.
-    from cli.report import describe
-    from service.redis_server import RedisServer
-    from trainer.config import TrainConfig
-    from trainer.service_loop import train_from_service
+    from replay_service.cli.report import describe
+    from replay_service.service.redis_server import RedisServer
+    from replay_service.trainer.config import TrainConfig
+    from replay_service.trainer.service_loop import train_from_service
 
     config = TrainConfig(seed=seed, total_env_steps=total_env_steps, double_dqn=double_dqn,
                          prioritized=prioritized, n_step=n_step, log_dir=str(log_dir))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from trainer.config import TrainConfig
-from trainer.reference import TrainResult
-from trainer.service_loop import ServiceTrainResult
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.reference import TrainResult
+from replay_service.trainer.service_loop import ServiceTrainResult
 
 
 def describe(result: TrainResult, config: TrainConfig, total_wall_s: float) -> str:

@@ -12,10 +12,9 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-
-from cli.logs import setup_logging
-from service.redis_server import RedisServer
-from service.settings import Settings
+from replay_service.cli.logs import setup_logging
+from replay_service.service.redis_server import RedisServer
+from replay_service.service.settings import Settings
 
 log = logging.getLogger("replay.serve")
 
@@ -54,6 +53,6 @@ def serve(
         # uvicorn re-raises the SIGTERM it handled once it has shut down; make that an
         # exit that unwinds this stack, so the private Redis stops too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        uvicorn.run("service.app:create_app", factory=True, host=settings.host,
+        uvicorn.run("replay_service.service.app:create_app", factory=True, host=settings.host,
                     port=settings.port, workers=settings.workers, log_level="info",
                     access_log=settings.access_log)

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from cli.logs import setup_logging
+from replay_service.cli.logs import setup_logging
 
 Url = Annotated[str, typer.Option(envvar="REPLAY_URL", help="The replay service.")]
 Buffer = Annotated[str, typer.Option(envvar="REPLAY_BUFFER", help="The buffer.")]
@@ -23,8 +22,8 @@ def export(
 ) -> None:
     """Export a buffer's transitions (oldest first), schema and capacity to a file."""
     setup_logging()
-    from client.snapshot import export_buffer
-    from client.sync_client import ReplayClient
+    from replay_service.client.snapshot import export_buffer
+    from replay_service.client.sync_client import ReplayClient
 
     with ReplayClient(url, buffer, api_key=api_key) as client:
         summary = export_buffer(client, file)
@@ -43,8 +42,8 @@ def import_(
 ) -> None:
     """Create a buffer from an export and store its transitions; safe to run again."""
     setup_logging()
-    from client.snapshot import import_buffer
-    from client.sync_client import ReplayClient
+    from replay_service.client.snapshot import import_buffer
+    from replay_service.client.sync_client import ReplayClient
 
     with ReplayClient(url, buffer, api_key=api_key) as client:
         summary = import_buffer(client, file, capacity=capacity)

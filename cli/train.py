@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from cli.logs import setup_logging
-from cli.signals import stop_cleanly_on_signals
+from replay_service.cli.logs import setup_logging
+from replay_service.cli.signals import stop_cleanly_on_signals
 
 
 def train(
@@ -71,8 +70,8 @@ def train(
     setup_logging()
     stop_cleanly_on_signals()
     # Imported here: torch loads in seconds, and other commands do not need it.
-    from cli.report import describe
-    from trainer.config import TrainConfig
+    from replay_service.cli.report import describe
+    from replay_service.trainer.config import TrainConfig
 
     config = TrainConfig(env_id=env_id, seed=seed, total_env_steps=total_env_steps,
                          double_dqn=double_dqn, prioritized=prioritized, n_step=n_step,
@@ -85,14 +84,14 @@ def train(
         if prioritized or n_step > 1:
             raise typer.BadParameter("the in-process reference loop has neither prioritized "
                                      "replay nor n-step returns", param_hint="--in-process")
-        from trainer.reference import confirm
-        from trainer.reference import train as train_in_process
+        from replay_service.trainer.reference import confirm
+        from replay_service.trainer.reference import train as train_in_process
 
         result = train_in_process(config)
         if result.checkpoint is not None:
             result.confirm_mean_return = float(confirm(result.checkpoint, config).mean())
     else:
-        from trainer.service_loop import train_from_service
+        from replay_service.trainer.service_loop import train_from_service
 
         result = train_from_service(config, url, buffer, progress=progress, api_key=api_key)
     typer.echo("\n" + describe(result, config, time.perf_counter() - started))

@@ -22,9 +22,8 @@ from itertools import islice
 from typing import Literal
 
 import numpy as np
-
-from client.errors import ReplayError
-from client.results import StoreResult
+from replay_service.client.errors import ReplayError
+from replay_service.client.results import StoreResult
 
 __all__ = ["SLOW_OUTBOX_S", "SLOW_OUTBOX_WARNING", "Outbox", "OutboxFull", "SealedBatch",
            "TransitionsDropped", "WhenFull"]

@@ -20,20 +20,7 @@ import numpy as np
 import orjson
 from numpy.typing import ArrayLike
 from pydantic import TypeAdapter
-
-from client.codec import (
-    INDICES_TENSOR,
-    JSON,
-    SAFETENSORS,
-    DecodedBatch,
-    WireError,
-    conform,
-    decode_safetensors,
-    encode_safetensors,
-    infer_schema,
-    read_safetensors_metadata,
-)
-from client.errors import (
+from replay_service.client.errors import (
     BufferNotFound,
     Conflict,
     ConnectionFailed,
@@ -48,9 +35,30 @@ from client.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from client.pending import Row, copy_row
-from client.results import Batch, BufferInfo, Episode, EpisodePage, SizeInfo, StoreResult, Weights
-from client.schema import BUFFER_NAME_PATTERN, Prioritized, RateLimit, Schema
+from replay_service.client.pending import Row, copy_row
+from replay_service.client.results import (
+    Batch,
+    BufferInfo,
+    Episode,
+    EpisodePage,
+    SizeInfo,
+    StoreResult,
+    Weights,
+)
+from replay_service.wire.codec import (
+    INDICES_TENSOR,
+    JSON,
+    SAFETENSORS,
+    DecodedBatch,
+    WireError,
+    conform,
+    decode_safetensors,
+    encode_safetensors,
+    infer_schema,
+    read_safetensors_metadata,
+)
+from replay_service.wire.errors import ErrorCode
+from replay_service.wire.schema import BUFFER_NAME_PATTERN, Prioritized, RateLimit, Schema
 
 __all__ = ["BufferProtocol", "Call", "Flow", "connection_failed", "error_from_response"]
 
@@ -196,7 +204,7 @@ class BufferProtocol:
         response = yield Call("GET", f"{self._path}/weights", headers=headers)
         if response.status_code == 304 or (
                 response.status_code == 404
-                and _error_body(response).get("error") == "weights_not_found"):
+                and _error_body(response).get("error") == ErrorCode.WEIGHTS_NOT_FOUND):
             return None
         _raise_for_error(response)
         return _read(response, _weights)
@@ -365,7 +373,8 @@ def _raise_for_error(response: httpx.Response) -> None:
 
 
 def _is_buffer_not_found(response: httpx.Response) -> bool:
-    return response.status_code == 404 and _error_body(response).get("error") == "buffer_not_found"
+    return (response.status_code == 404
+            and _error_body(response).get("error") == ErrorCode.BUFFER_NOT_FOUND)
 
 
 def _error_body(response: httpx.Response) -> dict[str, Any]:
@@ -396,10 +405,10 @@ def error_from_response(response: httpx.Response) -> ServiceError:
 
 def _error_class(status: int, code: str) -> type[ServiceError]:
     if status == 409:
-        return NotEnoughTransitions if code == "not_enough_transitions" else Conflict
+        return NotEnoughTransitions if code == ErrorCode.NOT_ENOUGH_TRANSITIONS else Conflict
     if status == 404:
         # Any other 404 means the URL does not lead to this API at all.
-        return BufferNotFound if code == "buffer_not_found" else ServiceError
+        return BufferNotFound if code == ErrorCode.BUFFER_NOT_FOUND else ServiceError
     if status == 401:
         return Unauthorized
     if status == 403:

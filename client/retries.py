@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tenacity
-
-from client.errors import ReplayError
+from replay_service.client.errors import ReplayError
 
 __all__ = ["RetryPolicy", "is_transient"]
 

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from client.codec import decode_safetensors, encode_safetensors, read_safetensors_metadata
-from client.errors import Conflict, ReplayError
-from client.schema import Schema
-from client.sync_client import ReplayClient
+from replay_service.client.errors import Conflict, ReplayError
+from replay_service.client.sync_client import ReplayClient
+from replay_service.wire.codec import (
+    decode_safetensors,
+    encode_safetensors,
+    read_safetensors_metadata,
+)
+from replay_service.wire.schema import Schema
 
 __all__ = ["SnapshotSummary", "export_buffer", "import_buffer"]
 

@@ -12,9 +12,8 @@ from typing import Literal, TypeVar, overload
 import httpx
 import numpy as np
 from numpy.typing import ArrayLike
-
-from client.errors import PayloadTooLarge, ReplayError
-from client.outbox import (
+from replay_service.client.errors import PayloadTooLarge, ReplayError
+from replay_service.client.outbox import (
     SLOW_OUTBOX_S,
     SLOW_OUTBOX_WARNING,
     Outbox,
@@ -23,9 +22,9 @@ from client.outbox import (
     TransitionsDropped,
     WhenFull,
 )
-from client.pending import PendingRows, rows_to_columns
-from client.protocol import BufferProtocol, Call, Flow, connection_failed
-from client.results import (
+from replay_service.client.pending import PendingRows, rows_to_columns
+from replay_service.client.protocol import BufferProtocol, Call, Flow, connection_failed
+from replay_service.client.results import (
     Batch,
     BufferInfo,
     Episode,
@@ -34,8 +33,8 @@ from client.results import (
     StoreResult,
     Weights,
 )
-from client.retries import RetryPolicy
-from client.schema import DQN_FIELDS, Prioritized, RateLimit, Schema
+from replay_service.client.retries import RetryPolicy
+from replay_service.wire.schema import DQN_FIELDS, Prioritized, RateLimit, Schema
 
 __all__ = ["ReplayClient"]
 

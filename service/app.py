@@ -11,19 +11,18 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-
-from service.auth import authorize, warn_if_open
-from service.errors import install_error_handlers
-from service.malloc import keep_freed_memory
-from service.routes import api_router
-from service.settings import Settings
-from service.storage.buffers import Buffers
-from service.storage.episodes import EpisodeLog
-from service.storage.memory import MemoryBudget
-from service.storage.registry import BufferRegistry
-from service.storage.ring import Ring
-from service.storage.scripts import Scripts
-from service.storage.weights import WeightsStore
+from replay_service.service.auth import authorize, warn_if_open
+from replay_service.service.errors import install_error_handlers
+from replay_service.service.malloc import keep_freed_memory
+from replay_service.service.routes import api_router
+from replay_service.service.settings import Settings
+from replay_service.service.storage.buffers import Buffers
+from replay_service.service.storage.episodes import EpisodeLog
+from replay_service.service.storage.memory import MemoryBudget
+from replay_service.service.storage.registry import BufferRegistry
+from replay_service.service.storage.ring import Ring
+from replay_service.service.storage.scripts import Scripts
+from replay_service.service.storage.weights import WeightsStore
 
 log = logging.getLogger("replay.service")
 

@@ -13,9 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from service.errors import ApiError
-from service.settings import Settings
+from replay_service.service.errors import ApiError
+from replay_service.service.settings import Settings
+from replay_service.wire.errors import ErrorCode
 
 log = logging.getLogger("replay.service")
 
@@ -27,16 +27,14 @@ _bearer = HTTPBearer(auto_error=False, description="The read or the write API ke
 
 
 class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
+    code = ErrorCode.UNAUTHORIZED
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(ApiError):
-    status = 403
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 def _matches(given: str, expected: str | None) -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import orjson
 from fastapi import Request
-from starlette.responses import Response
-
-from client.codec import (
+from replay_service.service.errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from replay_service.service.storage.buffers import SampledBatch
+from replay_service.wire.codec import (
     BINARY_ALIASES,
     INDICES_TENSOR,
     JSON,
@@ -16,8 +16,7 @@ from client.codec import (
     decode_safetensors,
     encode_safetensors,
 )
-from service.errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
-from service.storage.buffers import SampledBatch
+from starlette.responses import Response
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -8,12 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from redis.asyncio import Redis
-
-from client.schema import BUFFER_NAME_PATTERN
-from service.settings import Settings
-from service.storage.buffers import Buffers
-from service.storage.episodes import EpisodeLog
-from service.storage.weights import WeightsStore
+from replay_service.service.settings import Settings
+from replay_service.service.storage.buffers import Buffers
+from replay_service.service.storage.episodes import EpisodeLog
+from replay_service.service.storage.weights import WeightsStore
+from replay_service.wire.schema import BUFFER_NAME_PATTERN
 
 
 async def _settings(request: Request) -> Settings:

@@ -16,10 +16,10 @@ from fastapi.exceptions import RequestValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from replay_service.wire.codec import WireError
+from replay_service.wire.errors import ErrorCode
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-
-from client.codec import WireError
 
 log = logging.getLogger("replay.service")
 
@@ -28,8 +28,13 @@ RETRY_AFTER_SECONDS = 1
 
 
 class ApiError(Exception):
-    status = 400
-    code = "bad_request"
+    """An answer other than success; its status comes with its code (wire.errors)."""
+
+    code = ErrorCode.BAD_REQUEST
+
+    @property
+    def status(self) -> int:
+        return self.code.status
 
     def __init__(self, message: str, *, field: str | None = None, **extra: Any) -> None:
         super().__init__(message)
@@ -42,8 +47,7 @@ class ApiError(Exception):
 
 
 class BufferNotFound(ApiError):
-    status = 404
-    code = "buffer_not_found"
+    code = ErrorCode.BUFFER_NOT_FOUND
 
     def __init__(self, name: str) -> None:
         super().__init__(f"buffer '{name}' does not exist; create it with PUT /buffers/{name}",
@@ -51,13 +55,11 @@ class BufferNotFound(ApiError):
 
 
 class BufferConflict(ApiError):
-    status = 409
-    code = "buffer_conflict"
+    code = ErrorCode.BUFFER_CONFLICT
 
 
 class NotEnoughTransitions(ApiError):
-    status = 409
-    code = "not_enough_transitions"
+    code = ErrorCode.NOT_ENOUGH_TRANSITIONS
 
     def __init__(self, name: str, requested: int, size: int, with_replacement: bool) -> None:
         how = "with" if with_replacement else "without"
@@ -67,54 +69,50 @@ class NotEnoughTransitions(ApiError):
 
 
 class LimitExceeded(ApiError):
-    status = 422
-    code = "limit_exceeded"
+    code = ErrorCode.LIMIT_EXCEEDED
 
 
 class TooManyBuffers(ApiError):
-    status = 409
-    code = "too_many_buffers"
+    code = ErrorCode.TOO_MANY_BUFFERS
 
 
 class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class UnsupportedMediaType(ApiError):
-    status = 415
-    code = "unsupported_media_type"
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class NotAcceptable(ApiError):
-    status = 406
-    code = "not_acceptable"
+    code = ErrorCode.NOT_ACCEPTABLE
 
 
 class StorageUnavailable(ApiError):
-    status = 503
-    code = "redis_unavailable"
+    code = ErrorCode.REDIS_UNAVAILABLE
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def error_response(code: ErrorCode, message: str, field: str | None = None,
+                   headers: dict[str, str] | None = None, *, status: int | None = None,
+                   **extra: Any) -> Response:
+    """The JSON error answer; `status` only where the HTTP layer chose it (HTTP_ERROR)."""
     body = {"error": code, "message": message, "field": field, **extra}
-    return Response(orjson.dumps(body), status_code=status, headers=headers,
+    return Response(orjson.dumps(body), status_code=status or code.status, headers=headers,
                     media_type="application/json")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> Response:
-        return error_response(error.status, error.code, error.message, error.field,
+        return error_response(error.code, error.message, error.field,
                               error.headers(), **error.extra)
 
     @app.exception_handler(WireError)
     async def wire_error(_: Request, error: WireError) -> Response:
-        return error_response(error.status, error.code, error.message, error.field)
+        return error_response(error.code, error.message, error.field)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> Response:
@@ -122,13 +120,14 @@ def install_error_handlers(app: FastAPI) -> None:
         location = [str(part) for part in first["loc"] if part not in ("body", "query", "path")]
         field = ".".join(location) or None
         where = f"'{field}': " if field else ""
-        return error_response(422, "invalid_request", f"{where}{first['msg']}", field)
+        return error_response(ErrorCode.INVALID_REQUEST, f"{where}{first['msg']}", field)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return error_response(error.status_code, code, str(error.detail),
-                              headers=dict(error.headers or {}))
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+            error.status_code, ErrorCode.HTTP_ERROR)
+        return error_response(code, str(error.detail), headers=dict(error.headers or {}),
+                              status=error.status_code)
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
@@ -140,12 +139,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisResponseError)
     async def redis_refused(_: Request, error: RedisResponseError) -> Response:
         if str(error).startswith("OOM"):
-            return error_response(507, "redis_out_of_memory",
+            return error_response(ErrorCode.REDIS_OUT_OF_MEMORY,
                                   "Redis is out of memory (maxmemory); nothing was stored")
         log.error("Redis refused a command: %s", error)
-        return error_response(500, "internal_error", "the storage refused the request")
+        return error_response(ErrorCode.INTERNAL_ERROR, "the storage refused the request")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> Response:
         log.exception("unexpected error")
-        return error_response(500, "internal_error", "internal error; see the service log")
+        return error_response(ErrorCode.INTERNAL_ERROR, "internal error; see the service log")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from client.schema import Prioritized, RateLimit, Schema
+from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 CARTPOLE_SCHEMA: dict[str, Any] = {
     "fields": {

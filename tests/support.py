@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli.children import ServiceProcess
+from replay_service.cli.children import ServiceProcess
 
 __all__ = ["REPO", "ServiceProcess"]
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from replay_service.cli.children import REPLAY
+from replay_service.service.redis_server import free_port
 
-from service.redis_server import free_port
 from tests.support import REPO
 
 
@@ -21,7 +22,7 @@ def start_serve(data_dir: Path, port: int, log: Path, path_env: str) -> subproce
     env["PATH"] = path_env
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--port", str(port), "--data-dir",
+            [*REPLAY, "serve", "--port", str(port), "--data-dir",
              str(data_dir)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

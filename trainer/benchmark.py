@@ -13,10 +13,9 @@ import time
 
 import numpy as np
 import torch
-
-from trainer.config import TrainConfig
-from trainer.learner import DQNLearner
-from trainer.local_buffer import LocalReplayBuffer
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.learner import DQNLearner
+from replay_service.trainer.local_buffer import LocalReplayBuffer
 
 __all__ = ["fill_random", "learner_steps_per_second"]
 

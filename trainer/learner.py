@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from trainer.config import TrainConfig
-from trainer.network import QNetwork, export_weights, import_weights
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.network import QNetwork, export_weights, import_weights
 
 __all__ = ["DQNLearner", "TensorBatch", "UpdateMetrics", "resolve_device"]
 

@@ -3,7 +3,8 @@
 Weights leave the trainer as safetensors (checkpoints on disk, and the weights that
 collectors fetch), named like the network's state_dict: `layers.{i}.weight` and
 `layers.{i}.bias` for the Linear layers at even indices of `layers`. A collector
-without torch runs the same MLP in numpy from those names (`client.policy`):
+without torch runs the same MLP in numpy from those names
+(`replay_service.client.collector.policy`):
 Linear layers in index order, ReLU between them, none after the last.
 """
 

@@ -19,14 +19,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.evaluation import evaluate, greedy_policy
+from replay_service.trainer.learner import DQNLearner
+from replay_service.trainer.local_buffer import LocalReplayBuffer
+from replay_service.trainer.network import load_checkpoint, network_from_weights, save_checkpoint
+from replay_service.trainer.schedule import epsilon_at
 from torch.utils.tensorboard import SummaryWriter
-
-from trainer.config import TrainConfig
-from trainer.evaluation import evaluate, greedy_policy
-from trainer.learner import DQNLearner
-from trainer.local_buffer import LocalReplayBuffer
-from trainer.network import load_checkpoint, network_from_weights, save_checkpoint
-from trainer.schedule import epsilon_at
 
 __all__ = ["EvalRecord", "TrainResult", "confirm", "eval_seed", "final_observations", "train"]
 

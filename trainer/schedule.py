@@ -6,7 +6,7 @@ collectors of the distributed trainer explore alike for the same amount of exper
 
 from __future__ import annotations
 
-from trainer.config import TrainConfig
+from replay_service.trainer.config import TrainConfig
 
 __all__ = ["epsilon_at", "linear_schedule"]
 

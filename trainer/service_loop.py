@@ -3,7 +3,8 @@
 Collectors (other processes) store experience in a buffer of the service; this
 loop pulls a round of minibatches per HTTP request on a background thread,
 trains on them, and publishes its weights after every round. The weights carry
-the collectors' orders (`client.policy.CollectorOrders`): the exploration rate,
+the collectors' orders (`replay_service.client.collector.policy.CollectorOrders`): the
+exploration rate,
 and how far the buffer may run ahead of training. Collection of the next round
 overlaps training of this one, which is where it can beat an in-process loop.
 
@@ -26,22 +27,21 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from replay_service.client.collector.loop import transition_schema
+from replay_service.client.collector.policy import CollectorOrders
+from replay_service.client.results import Batch
+from replay_service.client.sync_client import ReplayClient
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.curves import plot_learning_curve
+from replay_service.trainer.evaluation import evaluate, greedy_policy
+from replay_service.trainer.learner import DQNLearner
+from replay_service.trainer.network import load_checkpoint, save_checkpoint
+from replay_service.trainer.prefetch import Prefetcher
+from replay_service.trainer.reference import EvalRecord, TrainResult, eval_seed
+from replay_service.trainer.schedule import epsilon_at
+from replay_service.wire.schema import Prioritized
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
-
-from client.collector import transition_schema
-from client.policy import CollectorOrders
-from client.results import Batch
-from client.schema import Prioritized
-from client.sync_client import ReplayClient
-from trainer.config import TrainConfig
-from trainer.curves import plot_learning_curve
-from trainer.evaluation import evaluate, greedy_policy
-from trainer.learner import DQNLearner
-from trainer.network import load_checkpoint, save_checkpoint
-from trainer.prefetch import Prefetcher
-from trainer.reference import EvalRecord, TrainResult, eval_seed
-from trainer.schedule import epsilon_at
 
 __all__ = ["ServiceTrainResult", "train_from_service"]
 

@@ -5,9 +5,9 @@ beside an in-process numpy ring buffer and the raw Redis ceiling, on the same pa
     replay bench --only cartpole --only sample --json bench.json
 """
 
-from benchmarks.suite.plan import Config, selectors
-from benchmarks.suite.report import render, targets
-from benchmarks.suite.results import Results
-from benchmarks.suite.runner import run
+from replay_service.benchmarks.suite.plan import Config, selectors
+from replay_service.benchmarks.suite.report import render, targets
+from replay_service.benchmarks.suite.results import Results
+from replay_service.benchmarks.suite.runner import run
 
 __all__ = ["Config", "Results", "render", "run", "selectors", "targets"]

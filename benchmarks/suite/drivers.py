@@ -14,14 +14,20 @@ import httpx
 import numpy as np
 import orjson
 import redis
-
-from benchmarks.suite.payloads import PAYLOADS, Payload
-from benchmarks.suite.plan import Case, Subject
-from benchmarks.suite.raw_ring import RawRing
-from benchmarks.suite.replies import checked
-from client.codec import INDICES_TENSOR, JSON, SAFETENSORS, decode_safetensors, encode_safetensors
-from client.sync_client import ReplayClient
-from trainer.local_buffer import LocalReplayBuffer
+from replay_service.benchmarks.suite.payloads import PAYLOADS, Payload
+from replay_service.benchmarks.suite.plan import Case, Subject
+from replay_service.benchmarks.suite.raw_ring import RawRing
+from replay_service.benchmarks.suite.replies import checked
+from replay_service.client.sync_client import ReplayClient
+from replay_service.service.storage.records import pack, unpack
+from replay_service.trainer.local_buffer import LocalReplayBuffer
+from replay_service.wire.codec import (
+    INDICES_TENSOR,
+    JSON,
+    SAFETENSORS,
+    decode_safetensors,
+    encode_safetensors,
+)
 
 __all__ = ["ClientState", "Target", "Task", "fill_local"]
 
@@ -116,7 +122,7 @@ class ClientState:
         if key not in self._bodies:
             columns = self._columns(payload, batch)
             if fmt == "records":
-                body = payload.schema.pack(columns, batch)
+                body = pack(payload.schema, columns, batch)
             elif fmt == "safetensors":
                 body = encode_safetensors(columns)
             else:
@@ -166,7 +172,7 @@ class ClientState:
             return store
 
         def sample() -> int:
-            schema.unpack(ring.sample(rng.integers(0, fill, batch)))
+            unpack(schema, ring.sample(rng.integers(0, fill, batch)))
             return batch
         return sample
 

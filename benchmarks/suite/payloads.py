@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-
-from client.schema import Schema
+from replay_service.service.storage import records
+from replay_service.wire.schema import Schema
 
 __all__ = ["ATARI", "CARTPOLE", "PAYLOADS", "Payload"]
 
@@ -56,7 +56,7 @@ class Payload:
 
     def records(self, count: int, start: int = 0) -> bytes:
         """The same transitions packed as the service packs them: fixed-width records."""
-        return self.schema.pack(self.columns(count, start), count)
+        return records.pack(self.schema, self.columns(count, start), count)
 
     def chunk_rows(self, chunk_bytes: int = 16 * 1024 * 1024) -> int:
         """Transitions per request or pipeline when filling a buffer."""

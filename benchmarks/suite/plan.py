@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from benchmarks.suite.payloads import PAYLOADS, Payload
+from replay_service.benchmarks.suite.payloads import PAYLOADS, Payload
 
 __all__ = ["Case", "Config", "Operation", "Subject", "applies", "cases", "payloads",
            "prioritized_fills", "selectors", "subjects"]

@@ -19,8 +19,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
-
-from benchmarks.suite.drivers import ClientState, Task
+from replay_service.benchmarks.suite.drivers import ClientState, Task
 
 __all__ = ["ClientPool", "Outcome"]
 

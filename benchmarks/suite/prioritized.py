@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 import numpy as np
-
-from benchmarks.suite.replies import checked
-from client.codec import SAFETENSORS, decode_safetensors, encode_safetensors
+from replay_service.benchmarks.suite.replies import checked
+from replay_service.wire.codec import SAFETENSORS, decode_safetensors, encode_safetensors
 
 __all__ = ["PriorityRow", "measure"]
 

@@ -2,7 +2,7 @@
 the service's time goes, by package of the innermost frame, and the functions that
 take the most of it, inclusive and self.
 
-    python -m benchmarks.suite.profiles DIR/service-1w-cartpole-sample.txt --top 25
+    python -m replay_service.benchmarks.suite.profiles DIR/service-1w-cartpole-sample.txt --top 25
 """
 
 from __future__ import annotations

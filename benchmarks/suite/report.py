@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from benchmarks.suite.payloads import CARTPOLE
-from benchmarks.suite.plan import Case, Subject
-from benchmarks.suite.results import DISTURBED_CORES, Measurement, Results
+from replay_service.benchmarks.suite.payloads import CARTPOLE
+from replay_service.benchmarks.suite.plan import Case, Subject
+from replay_service.benchmarks.suite.results import DISTURBED_CORES, Measurement, Results
 
 __all__ = ["render", "targets", "Target"]
 
@@ -75,13 +75,14 @@ def _header(results: Results) -> Iterator[str]:
            f"{'yes' if env.get('httptools') else 'no'}")
     keys = {subject.key for subject in results.subjects}
     legend = {
-        IN_PROCESS: "trainer.local_buffer.LocalReplayBuffer in the client process (one "
-                    "process; the ratios of every row compare with its one-client figure)",
+        IN_PROCESS: "replay_service.trainer.local_buffer.LocalReplayBuffer in the client "
+                    "process (one process; the ratios of every row compare with its one-client "
+                    "figure)",
         CEILING: "raw Redis ceiling: redis-py + hiredis pipelines on the same packed records "
                  "(a store: SETRANGE + INCRBY; a sample: a GETRANGE per slot)",
         "st-Nw/json-Nw": "the service over HTTP with N uvicorn workers, bodies encoded "
                          "beforehand, answers decoded to numpy (httpx, no idempotency key)",
-        SDK: "client.ReplayClient against the 1-worker service: .store_batch(wait=False), "
+        SDK: "replay_service.ReplayClient against the 1-worker service: .store_batch(wait=False), "
              "timed up to the .flush() that follows (the sender merges batches queued behind a "
              "request), and .sample",
     }

@@ -6,8 +6,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchmarks.suite.plan import Case, Config, Subject
-from benchmarks.suite.prioritized import PriorityRow
+from replay_service.benchmarks.suite.plan import Case, Config, Subject
+from replay_service.benchmarks.suite.prioritized import PriorityRow
 
 __all__ = ["DISTURBED_CORES", "Measurement", "Memory", "Repetition", "Results"]
 

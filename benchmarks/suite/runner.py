@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 import psutil
 import redis
-
-from benchmarks.suite import prioritized
-from benchmarks.suite.drivers import Target, Task
-from benchmarks.suite.payloads import Payload
-from benchmarks.suite.plan import (
+from replay_service.benchmarks.suite import prioritized
+from replay_service.benchmarks.suite.drivers import Target, Task
+from replay_service.benchmarks.suite.payloads import Payload
+from replay_service.benchmarks.suite.plan import (
     Case,
     Config,
     Subject,
@@ -29,9 +28,9 @@ from benchmarks.suite.plan import (
     prioritized_fills,
     subjects,
 )
-from benchmarks.suite.pool import ClientPool, Outcome
-from benchmarks.suite.results import Measurement, Memory, Repetition, Results
-from benchmarks.suite.stack import CpuSnapshot, Profiler, Stack
+from replay_service.benchmarks.suite.pool import ClientPool, Outcome
+from replay_service.benchmarks.suite.results import Measurement, Memory, Repetition, Results
+from replay_service.benchmarks.suite.stack import CpuSnapshot, Profiler, Stack
 
 __all__ = ["run"]
 

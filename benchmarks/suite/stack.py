@@ -18,13 +18,12 @@ from typing import cast
 import httpx
 import psutil
 import redis
-
-from benchmarks.suite.payloads import Payload
-from benchmarks.suite.raw_ring import RawRing
-from benchmarks.suite.replies import checked
-from cli.children import ServiceProcess
-from client.codec import SAFETENSORS, encode_safetensors
-from service.redis_server import RedisServer
+from replay_service.benchmarks.suite.payloads import Payload
+from replay_service.benchmarks.suite.raw_ring import RawRing
+from replay_service.benchmarks.suite.replies import checked
+from replay_service.cli.children import ServiceProcess
+from replay_service.service.redis_server import RedisServer
+from replay_service.wire.codec import SAFETENSORS, encode_safetensors
 
 __all__ = ["CpuSnapshot", "Profiler", "Stack"]
 

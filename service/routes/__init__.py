@@ -1,8 +1,7 @@
 """The HTTP API: one router per resource."""
 
 from fastapi import APIRouter
-
-from service.routes import buffers, episodes, health, transitions, weights
+from replay_service.service.routes import buffers, episodes, health, transitions, weights
 
 api_router = APIRouter()
 api_router.include_router(health.router)

@@ -3,11 +3,10 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body
+from replay_service.service.deps import BufferName, BuffersDep, SettingsDep
+from replay_service.service.errors import ApiError, LimitExceeded
+from replay_service.service.models import BufferInfo, BufferList, BufferSpec, ErrorReply, SizeInfo
 from starlette.responses import Response
-
-from service.deps import BufferName, BuffersDep, SettingsDep
-from service.errors import ApiError, LimitExceeded
-from service.models import BufferInfo, BufferList, BufferSpec, ErrorReply, SizeInfo
 
 router = APIRouter(prefix="/buffers", tags=["buffers"])
 

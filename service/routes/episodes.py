@@ -3,11 +3,16 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-
-from service.deps import BufferName, BuffersDep, EpisodesDep
-from service.errors import LimitExceeded
-from service.models import EpisodeList, EpisodeReport, EpisodesRecorded, ErrorReply, LoggedEpisode
-from service.storage.episodes import Episode
+from replay_service.service.deps import BufferName, BuffersDep, EpisodesDep
+from replay_service.service.errors import LimitExceeded
+from replay_service.service.models import (
+    EpisodeList,
+    EpisodeReport,
+    EpisodesRecorded,
+    ErrorReply,
+    LoggedEpisode,
+)
+from replay_service.service.storage.episodes import Episode
 
 router = APIRouter(prefix="/buffers/{name}/episodes", tags=["episodes"])
 

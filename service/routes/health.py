@@ -2,10 +2,9 @@
 
 from fastapi import APIRouter
 from redis.exceptions import RedisError
-
-from service.deps import RedisDep
-from service.errors import StorageUnavailable
-from service.models import ErrorReply
+from replay_service.service.deps import RedisDep
+from replay_service.service.errors import StorageUnavailable
+from replay_service.service.models import ErrorReply
 
 router = APIRouter(tags=["health"])
 

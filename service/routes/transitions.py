@@ -5,21 +5,25 @@ from zlib import crc32
 
 import numpy as np
 from fastapi import APIRouter, Header, Query, Request
-from starlette.responses import Response
-
-from client.codec import JSON, SAFETENSORS
-from service.bodies import decode_transitions, read_body, sample_response, wants_binary
-from service.deps import BufferName, BuffersDep, SettingsDep
-from service.errors import LimitExceeded
-from service.models import (
+from replay_service.service.bodies import (
+    decode_transitions,
+    read_body,
+    sample_response,
+    wants_binary,
+)
+from replay_service.service.deps import BufferName, BuffersDep, SettingsDep
+from replay_service.service.errors import LimitExceeded
+from replay_service.service.models import (
     ErrorReply,
     PrioritiesUpdated,
     PriorityUpdate,
     SampleReply,
     StoreReply,
 )
-from service.storage.buffers import UnusableField
-from service.storage.ring import IdempotencyKey
+from replay_service.service.storage.buffers import UnusableField
+from replay_service.service.storage.ring import IdempotencyKey
+from replay_service.wire.codec import JSON, SAFETENSORS
+from starlette.responses import Response
 
 router = APIRouter(prefix="/buffers/{name}", tags=["transitions"])
 

@@ -10,13 +10,20 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-
-from client.codec import DecodedBatch, conform, infer_schema
-from client.schema import Schema
-from service.errors import ApiError, BufferNotFound, PayloadTooLarge
-from service.storage.meta import BufferMeta
-from service.storage.registry import BufferRegistry, StaleMeta
-from service.storage.ring import IdempotencyKey, Inserted, NotPrioritized, RateLimited, Ring
+from replay_service.service.errors import ApiError, BufferNotFound, PayloadTooLarge
+from replay_service.service.storage import records
+from replay_service.service.storage.meta import BufferMeta
+from replay_service.service.storage.registry import BufferRegistry, StaleMeta
+from replay_service.service.storage.ring import (
+    IdempotencyKey,
+    Inserted,
+    NotPrioritized,
+    RateLimited,
+    Ring,
+)
+from replay_service.wire.codec import DecodedBatch, conform, infer_schema
+from replay_service.wire.errors import ErrorCode
+from replay_service.wire.schema import Schema
 
 T = TypeVar("T")
 
@@ -40,16 +47,14 @@ class SampledBatch:
 
 
 class RateLimitExceeded(ApiError):
-    status = 429
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
 
 
 class UnusableField(ApiError):
-    status = 422
-    code = "invalid_priority"
+    code = ErrorCode.INVALID_PRIORITY
 
 class Buffers:
     def __init__(self, registry: BufferRegistry, ring: Ring, *, max_batch: int) -> None:
@@ -81,8 +86,8 @@ class Buffers:
             if priorities is not None and len(priorities) != count:
                 raise UnusableField(f"{len(priorities)} priorities for {count} transitions",
                                     field=PRIORITY_FIELD)
-            inserted = await self._ring.insert(meta, meta.schema.pack(columns, count), count,
-                                               idempotency, priorities)
+            packed = records.pack(meta.schema, columns, count)
+            inserted = await self._ring.insert(meta, packed, count, idempotency, priorities)
             return Stored(capacity=meta.capacity, inserted=inserted)
 
         return await self._on_current(name, store_into)
@@ -118,7 +123,7 @@ class Buffers:
             if meta.schema is None:  # cached before another replica's first store
                 meta = await self.registry.get(name, fresh=True)
             assert meta.schema is not None
-            columns, slots = meta.schema.unpack(sampled.records), sampled.slots
+            columns, slots = records.unpack(meta.schema, sampled.records), sampled.slots
             weights = inserted = None
             if sampled.probabilities is not None:
                 weights = _importance_weights(sampled.probabilities, sampled.size, beta,
@@ -152,7 +157,7 @@ class Buffers:
             if meta.schema is None:  # cached before another replica's first store
                 meta = await self.registry.get(name, fresh=True)
             assert meta.schema is not None
-            return SampledBatch(columns=meta.schema.unpack(read.records), slots=read.slots,
+            return SampledBatch(columns=records.unpack(meta.schema, read.records), slots=read.slots,
                                 size=read.size, total_inserted=read.total_inserted)
 
         return await self._on_current(name, read_from)

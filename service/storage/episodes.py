@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
-
-from service.storage import keys
+from replay_service.service.storage import keys
 
 # Entries kept per buffer (approximately: trimming is done in whole stream nodes).
 MAX_EPISODES = 100_000

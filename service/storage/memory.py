@@ -12,10 +12,10 @@ from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-
-from service.errors import ApiError
-from service.storage import keys
-from service.storage.scripts import Scripts
+from replay_service.service.errors import ApiError
+from replay_service.service.storage import keys
+from replay_service.service.storage.scripts import Scripts
+from replay_service.wire.errors import ErrorCode
 
 log = logging.getLogger("replay.service")
 
@@ -26,8 +26,7 @@ MB = 1024 * 1024
 
 
 class InsufficientStorage(ApiError):
-    status = 507
-    code = "insufficient_storage"
+    code = ErrorCode.INSUFFICIENT_STORAGE
 
 
 class MemoryBudget:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from client.schema import Prioritized, RateLimit, Schema
-from service.storage import keys
+from replay_service.service.storage import keys
+from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 FANOUT = 16  # children per node of a prioritized buffer's sum tree (lua/sum_tree.lua)
 

@@ -9,13 +9,17 @@ from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-
-from client.schema import Prioritized, RateLimit, Schema
-from service.errors import BufferConflict, BufferNotFound, LimitExceeded, TooManyBuffers
-from service.storage import keys
-from service.storage.memory import MemoryBudget
-from service.storage.meta import BufferMeta, Counters, slots_per_segment
-from service.storage.scripts import Scripts
+from replay_service.service.errors import (
+    BufferConflict,
+    BufferNotFound,
+    LimitExceeded,
+    TooManyBuffers,
+)
+from replay_service.service.storage import keys
+from replay_service.service.storage.memory import MemoryBudget
+from replay_service.service.storage.meta import BufferMeta, Counters, slots_per_segment
+from replay_service.service.storage.scripts import Scripts
+from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 _STALE = 2
 

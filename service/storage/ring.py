@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from service.errors import ApiError, BufferNotFound, NotEnoughTransitions
-from service.storage import keys
-from service.storage.meta import BufferMeta
-from service.storage.registry import StaleMeta
-from service.storage.scripts import Scripts
+from replay_service.service.errors import ApiError, BufferNotFound, NotEnoughTransitions
+from replay_service.service.storage import keys
+from replay_service.service.storage.meta import BufferMeta
+from replay_service.service.storage.registry import StaleMeta
+from replay_service.service.storage.scripts import Scripts
+from replay_service.wire.errors import ErrorCode
 
 _GONE, _STALE, _TOO_FEW, _KEY_REUSED, _REPEATED, _NOT_HELD = 1, 2, 3, 4, 5, 6
 _RATE_LIMITED, _NOT_PRIORITIZED = 7, 8
@@ -35,8 +35,7 @@ class IdempotencyKey:
 
 
 class IdempotencyKeyReused(ApiError):
-    status = 422
-    code = "idempotency_key_reused"
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
 
     def __init__(self, key: str) -> None:
         super().__init__(f"Idempotency-Key '{key}' was already used for a different body; "
@@ -65,8 +64,7 @@ class RateLimited(Exception):
 
 
 class NotPrioritized(ApiError):
-    status = 422
-    code = "not_prioritized"
+    code = ErrorCode.NOT_PRIORITIZED
 
     def __init__(self, name: str) -> None:
         super().__init__(f"buffer '{name}' samples uniformly: it has no priorities (create it "
@@ -150,8 +148,7 @@ class Ring:
 
 
 class RangeNotHeld(ApiError):
-    status = 409
-    code = "range_not_held"
+    code = ErrorCode.RANGE_NOT_HELD
 
     def __init__(self, first: int, count: int, oldest: int, total: int) -> None:
         super().__init__(f"transitions {first} to {first + count - 1} (counted from the first "

@@ -10,16 +10,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from service.errors import ApiError, BufferNotFound
-from service.storage import keys
-from service.storage.scripts import Scripts
+from replay_service.service.errors import ApiError, BufferNotFound
+from replay_service.service.storage import keys
+from replay_service.service.storage.scripts import Scripts
+from replay_service.wire.errors import ErrorCode
 
 _NONE, _UNCHANGED = 0, 1
 
 
 class WeightsNotFound(ApiError):
-    status = 404
-    code = "weights_not_found"
+    code = ErrorCode.WEIGHTS_NOT_FOUND
 
     def __init__(self, name: str) -> None:
         super().__init__(f"no weights were published for buffer '{name}' yet", field="name")

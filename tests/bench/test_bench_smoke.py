@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from replay_service.benchmarks.suite.plan import Config, cases, payloads, subjects
+from replay_service.benchmarks.suite.report import render
+from replay_service.cli.children import REPLAY
 
-from benchmarks.suite.plan import Config, cases, payloads, subjects
-from benchmarks.suite.report import render
 from tests.support import REPO
 
 pytestmark = pytest.mark.slow  # starting the two services alone takes seconds
@@ -24,7 +24,7 @@ SMOKE = ["--quick", "--only", "cartpole", "--scale", "0.002", "--seconds", "0.02
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict[str, object]]:
     saved = tmp_path_factory.mktemp("bench") / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "cli", "bench", *SMOKE, "--json", str(saved)],
+    done = subprocess.run([*REPLAY, "bench", *SMOKE, "--json", str(saved)],
                           cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout, done.stderr, json.loads(saved.read_text())
@@ -83,14 +83,14 @@ def test_bench_times_prioritized_replay_beside_uniform(
 
 
 def test_render_survives_no_measurements() -> None:
-    from benchmarks.suite.results import Results
+    from replay_service.benchmarks.suite.results import Results
 
     text = render(Results(Config(), {}, []))
     assert "TARGETS" in text and "n/a" in text
 
 
 def test_unknown_only_word_is_refused() -> None:
-    done = subprocess.run([sys.executable, "-m", "cli", "bench", "--only", "cartpol"],
+    done = subprocess.run([*REPLAY, "bench", "--only", "cartpol"],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "cartpol" in done.stderr
 

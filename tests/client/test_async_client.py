@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from replay_service.service.redis_server import free_port
 
-from client import (
+from replay_service import (
     AsyncReplayClient,
     BufferNotFound,
     Conflict,
@@ -18,7 +19,6 @@ from client import (
     NotEnoughTransitions,
     RetryPolicy,
 )
-from service.redis_server import free_port
 from tests.support import ServiceProcess
 
 

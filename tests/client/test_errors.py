@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from replay_service.service.redis_server import RedisServer, free_port
 
-from client import (
+from replay_service import (
     BufferNotFound,
     Conflict,
     ConnectionFailed,
@@ -26,7 +27,6 @@ from client import (
     ServiceUnavailable,
     TransitionsDropped,
 )
-from service.redis_server import RedisServer, free_port
 from tests.support import ServiceProcess
 
 CARTPOLE = Schema.model_validate({"fields": {

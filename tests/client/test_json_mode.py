@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from client import Batch, ReplayClient, Schema
+from replay_service import Batch, ReplayClient, Schema
 from tests.service.factories import TRACKED_SCHEMA, tracked_columns
 from tests.support import ServiceProcess
 

@@ -7,7 +7,7 @@ import asyncio
 
 import numpy as np
 
-from client import AsyncReplayClient, Episode, ReplayClient
+from replay_service import AsyncReplayClient, Episode, ReplayClient
 from tests.client.test_store_and_sample import cartpole_rows
 from tests.support import ServiceProcess
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from client import ReplayClient, Schema
+from replay_service import ReplayClient, Schema
 from tests.support import ServiceProcess
 
 CARTPOLE_DTYPES = {"obs": (np.float32, (4,)), "action": (np.int64, ()),

@@ -74,6 +74,8 @@ def test_the_build_context_is_the_package_alone() -> None:
     copied = {part for copy in dockerfile_stages()["source"].arguments("COPY")
               for part in copy.split()[:-1]}
     assert copied == included
-    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"]["find"]["include"]
-    assert {package.rstrip("*") for package in packages} <= copied
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert set(setuptools["package-dir"].values()) <= copied
+    # The dependency stage lays out empty package folders by this rule.
+    for package, folder in setuptools["package-dir"].items():
+        assert folder == package.removeprefix("replay_service.").replace(".", "/")

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from client import ReplayClient, RetryPolicy
+from replay_service import ReplayClient, RetryPolicy
 
 
 def main() -> None:

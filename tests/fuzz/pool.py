@@ -25,10 +25,15 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+from replay_service.service.models import CARTPOLE_SCHEMA
+from replay_service.wire.codec import (
+    INDICES_TENSOR,
+    SAFETENSORS,
+    decode_safetensors,
+    encode_safetensors,
+)
+from replay_service.wire.schema import BUFFER_NAME_PATTERN
 
-from client.codec import INDICES_TENSOR, SAFETENSORS, decode_safetensors, encode_safetensors
-from client.schema import BUFFER_NAME_PATTERN
-from service.models import CARTPOLE_SCHEMA
 from tests.fuzz.tally import TALLY
 from tests.service.factories import TRACKED_SCHEMA, create, store_binary, tracked_columns
 

@@ -18,8 +18,7 @@ from collections.abc import Callable
 
 import pytest
 from hypothesis import given
-
-from client.codec import (
+from replay_service.wire.codec import (
     DecodedBatch,
     WireError,
     conform,
@@ -27,7 +26,8 @@ from client.codec import (
     decode_safetensors,
     infer_schema,
 )
-from client.schema import Schema
+from replay_service.wire.schema import Schema
+
 from tests.fuzz import hostile
 from tests.fuzz.budget import IGNORE_HYPOTHESIS_NOISE, fuzz
 from tests.fuzz.tally import TALLY
@@ -134,8 +134,8 @@ def test_json_decoding_allocates_a_bounded_multiple_of_the_body(body: bytes) -> 
 CHILD = textwrap.dedent("""
     import json, resource, sys
     import numpy as np
-    from client.codec import WireError, conform, decode_safetensors, infer_schema
-    from client.schema import Schema
+    from replay_service.wire.codec import WireError, conform, decode_safetensors, infer_schema
+    from replay_service.wire.schema import Schema
     from tests.fuzz import hostile
     from tests.service.factories import TRACKED_SCHEMA
 

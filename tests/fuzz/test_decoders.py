@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-from client.codec import (
+from replay_service.service.models import CARTPOLE_SCHEMA
+from replay_service.service.storage import records
+from replay_service.wire.codec import (
     DecodedBatch,
     WireError,
     conform,
@@ -26,8 +27,8 @@ from client.codec import (
     infer_schema,
     read_safetensors_metadata,
 )
-from client.schema import Schema
-from service.models import CARTPOLE_SCHEMA
+from replay_service.wire.schema import Schema
+
 from tests.fuzz import hostile
 from tests.fuzz.budget import IGNORE_HYPOTHESIS_NOISE, fuzz
 from tests.fuzz.tally import TALLY
@@ -82,7 +83,7 @@ def exercise(batch: DecodedBatch) -> None:
             assert columns[name].shape == (count, *spec.shape), (name, columns[name].shape)
             if columns[name].dtype.kind == "f" and not spec.allow_nonfinite:
                 assert np.isfinite(columns[name]).all(), name
-        schema.pack(columns, count)
+        records.pack(schema, columns, count)
 
 
 @fuzz(400)

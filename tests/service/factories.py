@@ -6,8 +6,12 @@ from typing import Any
 
 import httpx
 import numpy as np
-
-from client.codec import INDICES_TENSOR, SAFETENSORS, decode_safetensors, encode_safetensors
+from replay_service.wire.codec import (
+    INDICES_TENSOR,
+    SAFETENSORS,
+    decode_safetensors,
+    encode_safetensors,
+)
 
 # CartPole's transition plus `id`, a unique number per transition, so that a test
 # can tell exactly which transitions the buffer holds.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from replay_service.service.redis_server import RedisServer
 
-from service.redis_server import RedisServer
 from tests.support import ServiceProcess
 
 # 45 bytes per CartPole transition; Redis gets 20 MB, of which rings may reserve 90%.

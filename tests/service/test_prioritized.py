@@ -10,8 +10,8 @@ import cpprb
 import httpx
 import numpy as np
 import pytest
+from replay_service.wire.codec import SAFETENSORS, decode_safetensors, encode_safetensors
 
-from client.codec import SAFETENSORS, decode_safetensors, encode_safetensors
 from tests.stats import chi_square_rejects
 
 SCHEMA = {"fields": {"id": {"dtype": "int64"}}}

@@ -5,18 +5,18 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+from replay_service.cli.children import REPLAY
 
 from tests.support import REPO
 
 
 def start_demo(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "demo", "--log-dir", str(tmp_path / "runs"),
+        [*REPLAY, "demo", "--log-dir", str(tmp_path / "runs"),
          "--no-progress", *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
 

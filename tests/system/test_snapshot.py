@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from replay_service.cli.children import REPLAY
+from replay_service.client.snapshot import export_buffer, import_buffer
+from replay_service.service.redis_server import RedisServer
+from replay_service.wire.codec import decode_safetensors, read_safetensors_metadata
 
-from client import ReplayClient
-from client.codec import decode_safetensors, read_safetensors_metadata
-from client.snapshot import export_buffer, import_buffer
-from service.redis_server import RedisServer
+from replay_service import ReplayClient
 from tests.support import REPO, ServiceProcess
 
 
@@ -57,7 +57,7 @@ def test_replay_export_and_import_commands(service: ServiceProcess, buffer_name:
     for command in (["export", str(export), "--url", service.url, "--buffer", buffer_name],
                     ["import", str(export), "--url", service.url, "--buffer",
                      f"{buffer_name}-copy", "--capacity", "200"]):
-        done = subprocess.run([sys.executable, "-m", "cli", *command], cwd=REPO,
+        done = subprocess.run([*REPLAY, *command], cwd=REPO,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr
     assert "exported 60 transitions" in done.stdout or "imported 60 transitions" in done.stdout

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import numpy as np
+from replay_service.cli.children import REPLAY
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.evaluation import evaluate
+from replay_service.trainer.service_loop import ServiceTrainResult, train_from_service
 
 from tests.support import REPO, ServiceProcess
-from trainer.config import TrainConfig
-from trainer.evaluation import evaluate
-from trainer.service_loop import ServiceTrainResult, train_from_service
 
 
 def random_policy_mean(episodes: int) -> float:
@@ -28,7 +28,7 @@ def train_with_a_collector(service: ServiceProcess, buffer_name: str, config: Tr
     """A `replay collect` process and the trainer, until the trainer is done."""
     with collector_log.open("wb") as out:
         collector = subprocess.Popen(
-            [sys.executable, "-m", "cli", "collect", "--url", service.url, "--buffer",
+            [*REPLAY, "collect", "--url", service.url, "--buffer",
              buffer_name, "--num-envs", "2", "--seed", str(config.seed + 4), "--warmup-steps",
              str(config.learning_starts), "--n-step", str(config.n_step),
              "--name", "test-collector"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT)

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import pytest
-
-from trainer.config import TrainConfig
+from replay_service.trainer.config import TrainConfig
 
 
 def test_defaults_train_every_256_env_steps() -> None:

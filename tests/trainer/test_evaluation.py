@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
-
-from trainer.evaluation import evaluate
+from replay_service.trainer.evaluation import evaluate
 
 
 def balance(obs: np.ndarray) -> np.ndarray:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from trainer.config import TrainConfig
-from trainer.learner import DQNLearner, TensorBatch
-from trainer.network import import_weights
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.learner import DQNLearner, TensorBatch
+from replay_service.trainer.network import import_weights
 
 
 def tiny_learner(double_dqn: bool = False) -> DQNLearner:

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from trainer.local_buffer import LocalReplayBuffer
+from replay_service.trainer.local_buffer import LocalReplayBuffer
 
 
 def columns(start: int, count: int) -> dict[str, np.ndarray]:

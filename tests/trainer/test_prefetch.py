@@ -5,8 +5,7 @@ import threading
 import time
 
 import pytest
-
-from trainer.prefetch import Prefetcher, PrefetcherClosed
+from replay_service.trainer.prefetch import Prefetcher, PrefetcherClosed
 
 
 class Counter:

@@ -5,9 +5,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-
-from trainer.config import TrainConfig
-from trainer.reference import confirm, final_observations, train
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.reference import confirm, final_observations, train
 
 
 def test_final_observations_replace_reset_obs_at_truncation() -> None:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
-from trainer.config import TrainConfig
-from trainer.schedule import epsilon_at, linear_schedule
+from replay_service.trainer.config import TrainConfig
+from replay_service.trainer.schedule import epsilon_at, linear_schedule
 
 
 def test_epsilon_endpoints() -> None:

@@ -1,8 +1,8 @@
 """The schema of a buffer: named fields, each a dtype and a per-transition shape.
 
-Every transition of a buffer has the same fields, so every transition packs into
-a fixed-width record. That is what lets the service keep a buffer as packed bytes
-in Redis and read any slot in O(1).
+Every transition of a buffer has the same fields, so every transition has the
+same layout (`Schema.record_dtype`): the service keeps a buffer as packed records
+of that layout in Redis and reads any slot in O(1).
 """
 
 from __future__ import annotations
@@ -88,18 +88,6 @@ class Schema(BaseModel):
     @property
     def record_size(self) -> int:
         return self.record_dtype.itemsize
-
-    def pack(self, columns: dict[str, np.ndarray], count: int) -> bytes:
-        """Interleave validated columns into `count` fixed-width records."""
-        records = np.empty(count, dtype=self.record_dtype)
-        for name in self.fields:
-            records[name] = columns[name]
-        return records.tobytes()
-
-    def unpack(self, data: bytes) -> dict[str, np.ndarray]:
-        """Split packed records back into contiguous columns."""
-        records = np.frombuffer(data, dtype=self.record_dtype)
-        return {name: np.ascontiguousarray(records[name]) for name in self.fields}
 
     def canonical_json(self) -> str:
         """The stored form: equal schemas give equal strings."""

@@ -3,7 +3,7 @@
 It acts epsilon-greedily with the newest weights the trainer published (random
 until there are any), stores transitions in batches through the SDK, reports
 finished episodes, and keeps pace with the trainer through the orders that ride
-along with the weights (see `client.policy.CollectorOrders`).
+along with the weights (see `replay_service.client.collector.policy.CollectorOrders`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
-
-from client.errors import BufferNotFound, ReplayError
-from client.nstep import NStepTransitions
-from client.policy import CollectorOrders, MlpQPolicy, epsilon_greedy
-from client.results import Episode, Weights
-from client.schema import Schema
-from client.sync_client import ReplayClient
+from replay_service.client.collector.nstep import NStepTransitions
+from replay_service.client.collector.policy import CollectorOrders, MlpQPolicy, epsilon_greedy
+from replay_service.client.errors import BufferNotFound, ReplayError
+from replay_service.client.results import Episode, Weights
+from replay_service.client.sync_client import ReplayClient
+from replay_service.wire.schema import Schema
 
 __all__ = ["CollectorConfig", "CollectorStats", "default_source", "make_vector_env",
            "run_collector", "transition_schema"]

@@ -16,8 +16,8 @@ import numpy as np
 import orjson
 import safetensors
 import safetensors.numpy
-
-from client.schema import FIELD_NAME_PATTERN, DType, FieldSpec, Schema
+from replay_service.wire.errors import ErrorCode
+from replay_service.wire.schema import FIELD_NAME_PATTERN, DType, FieldSpec, Schema
 
 __all__ = [
     "JSON",
@@ -58,18 +58,15 @@ _KIND_NAMES = {
 
 
 class WireError(ValueError):
-    """A body that cannot become a valid batch of transitions.
+    """A body that cannot become a valid batch of transitions; its code's status is 400
+    when the bytes do not parse, 422 when they parse but do not fit the buffer's schema."""
 
-    `status` is the HTTP status the service answers with: 400 when the bytes do
-    not parse, 422 when they parse but do not fit the buffer's schema.
-    """
-
-    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 422):
+    def __init__(self, code: ErrorCode, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
-        self.status = status
+        self.status = code.status
 
 
 @dataclass(frozen=True)
@@ -89,10 +86,10 @@ def decode_json_transitions(body: bytes) -> DecodedBatch:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise WireError("invalid_json", f"body is not valid JSON: {error}", status=400) from None
+        raise WireError(ErrorCode.INVALID_JSON, f"body is not valid JSON: {error}") from None
     if not isinstance(document, dict) or len(document) != 1:
         raise WireError(
-            "invalid_body",
+            ErrorCode.INVALID_BODY,
             'body must be an object with exactly one key: "transition", "transitions" or "columns"',
         )
     ((layout, payload),) = document.items()
@@ -100,19 +97,20 @@ def decode_json_transitions(body: bytes) -> DecodedBatch:
         rows = [_expect_object(payload, "transition")]
     elif layout == "transitions":
         if not isinstance(payload, list):
-            raise WireError("invalid_body", '"transitions" must be a list of objects',
+            raise WireError(ErrorCode.INVALID_BODY, '"transitions" must be a list of objects',
                             field="transitions")
         rows = [_expect_object(row, f"transitions[{i}]") for i, row in enumerate(payload)]
     elif layout == "columns":
         return DecodedBatch(_columns_from_json(_expect_object(payload, "columns")), False)
     else:
         raise WireError(
-            "invalid_body",
+            ErrorCode.INVALID_BODY,
             f'unknown key "{layout}": use "transition", "transitions" or "columns"',
             field=layout,
         )
     if not rows:
-        raise WireError("empty_batch", "the batch holds no transitions", field="transitions")
+        raise WireError(ErrorCode.EMPTY_BATCH,
+                        "the batch holds no transitions", field="transitions")
     names = list(rows[0])
     for i, row in enumerate(rows):
         if row.keys() != rows[0].keys():
@@ -120,7 +118,7 @@ def decode_json_transitions(body: bytes) -> DecodedBatch:
             extra = sorted(row.keys() - set(names))
             detail = f"lacks {missing}" if missing else f"has extra {extra}"
             raise WireError(
-                "inconsistent_rows",
+                ErrorCode.INCONSISTENT_ROWS,
                 f"transitions[{i}] {detail}: every transition needs the same fields",
                 field=(missing or extra)[0],
             )
@@ -130,7 +128,8 @@ def decode_json_transitions(body: bytes) -> DecodedBatch:
 
 def _expect_object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise WireError("invalid_body", f"{where} must be an object of field: value", field=where)
+        raise WireError(ErrorCode.INVALID_BODY,
+                        f"{where} must be an object of field: value", field=where)
     return value
 
 
@@ -138,16 +137,18 @@ def _columns_from_json(raw: dict[str, Any]) -> dict[str, np.ndarray]:
     columns = {}
     for name, values in raw.items():
         if not isinstance(values, list):
-            raise WireError("invalid_shape", f"field '{name}': expected a list with one value "
+            raise WireError(ErrorCode.INVALID_SHAPE,
+                            f"field '{name}': expected a list with one value "
                             "per transition", field=name)
         try:
             column = np.asarray(values)
         except (ValueError, OverflowError):
-            raise WireError("invalid_shape", f"field '{name}': nested lists of unequal length",
+            raise WireError(ErrorCode.INVALID_SHAPE,
+                            f"field '{name}': nested lists of unequal length",
                             field=name) from None
         if column.dtype.kind in "iuf" and _holds_bool(values):
             # numpy reads [1, true] as [1, 1]: a boolean among numbers is a type error
-            raise WireError("invalid_dtype", f"field '{name}': booleans mixed with numbers",
+            raise WireError(ErrorCode.INVALID_DTYPE, f"field '{name}': booleans mixed with numbers",
                             field=name)
         columns[name] = column
     return columns
@@ -170,8 +171,8 @@ def decode_safetensors(body: bytes) -> DecodedBatch:
     try:
         tensors = safetensors.numpy.load(body)
     except Exception as error:  # the Rust parser raises one error type, or panics
-        raise WireError("invalid_safetensors", f"body is not valid safetensors: {error}",
-                        status=400) from None
+        raise WireError(ErrorCode.INVALID_SAFETENSORS,
+                        f"body is not valid safetensors: {error}") from None
     return DecodedBatch(tensors, True)
 
 
@@ -197,11 +198,13 @@ def conform(schema: Schema, batch: DecodedBatch) -> tuple[dict[str, np.ndarray],
     columns = batch.columns
     missing = [name for name in schema.fields if name not in columns]
     if missing:
-        raise WireError("missing_field", f"field '{missing[0]}' is missing; the buffer's fields "
+        raise WireError(ErrorCode.MISSING_FIELD,
+                        f"field '{missing[0]}' is missing; the buffer's fields "
                         f"are {list(schema.fields)}", field=missing[0])
     extra = [name for name in columns if name not in schema.fields]
     if extra:
-        raise WireError("unknown_field", f"field '{extra[0]}' is not in the buffer's schema "
+        raise WireError(ErrorCode.UNKNOWN_FIELD,
+                        f"field '{extra[0]}' is not in the buffer's schema "
                         f"{list(schema.fields)}", field=extra[0])
     count = _batch_length(columns)
     conformed = {
@@ -213,41 +216,43 @@ def conform(schema: Schema, batch: DecodedBatch) -> tuple[dict[str, np.ndarray],
 
 def _batch_length(columns: dict[str, np.ndarray]) -> int:
     if not columns:
-        raise WireError("empty_batch", "the batch holds no fields")
+        raise WireError(ErrorCode.EMPTY_BATCH, "the batch holds no fields")
     lengths = {}
     for name, column in columns.items():
         if column.ndim == 0:
-            raise WireError("invalid_shape", f"field '{name}': expected a leading batch "
+            raise WireError(ErrorCode.INVALID_SHAPE, f"field '{name}': expected a leading batch "
                             "dimension, got a scalar", field=name)
         lengths[name] = column.shape[0]
     values = list(lengths.values())
     count: int = max(set(values), key=values.count)
     odd = [name for name, length in lengths.items() if length != count]
     if odd:
-        raise WireError("batch_length_mismatch", f"field '{odd[0]}' holds {lengths[odd[0]]} "
+        raise WireError(ErrorCode.BATCH_LENGTH_MISMATCH,
+                        f"field '{odd[0]}' holds {lengths[odd[0]]} "
                         f"transitions where the other fields hold {count}", field=odd[0])
     if count == 0:
-        raise WireError("empty_batch", "the batch holds no transitions")
+        raise WireError(ErrorCode.EMPTY_BATCH, "the batch holds no transitions")
     return count
 
 
 def _conform_field(name: str, spec: FieldSpec, column: np.ndarray, exact: bool) -> np.ndarray:
     if list(column.shape[1:]) != spec.shape:
-        raise WireError("invalid_shape", f"field '{name}': expected shape {spec.shape} per "
+        raise WireError(ErrorCode.INVALID_SHAPE, f"field '{name}': expected shape {spec.shape} per "
                         f"transition, got {list(column.shape[1:])}", field=name)
     target = spec.numpy_dtype
     if exact:
         if column.dtype != target:
-            raise WireError("invalid_dtype", f"field '{name}': expected {spec.dtype}, got "
+            raise WireError(ErrorCode.INVALID_DTYPE, f"field '{name}': expected {spec.dtype}, got "
                             f"{column.dtype}", field=name)
         if target.kind == "b" and (column.view(np.uint8) > 1).any():
-            raise WireError("invalid_dtype", f"field '{name}': a bool byte must be 0 or 1",
+            raise WireError(ErrorCode.INVALID_DTYPE, f"field '{name}': a bool byte must be 0 or 1",
                             field=name)
         result = column
     else:
         result = _cast_json_column(name, spec, column)
     if target.kind == "f" and not spec.allow_nonfinite and not np.isfinite(result).all():
-        raise WireError("non_finite", f"field '{name}': NaN or infinity (or a value too large "
+        raise WireError(ErrorCode.NON_FINITE,
+                        f"field '{name}': NaN or infinity (or a value too large "
                         f"for {spec.dtype}); the schema forbids non-finite values", field=name)
     return result
 
@@ -256,13 +261,15 @@ def _cast_json_column(name: str, spec: FieldSpec, column: np.ndarray) -> np.ndar
     target = spec.numpy_dtype
     if column.dtype.kind not in _JSON_KINDS_ACCEPTED[target.kind]:
         got = _KIND_NAMES.get(column.dtype.kind, str(column.dtype))
-        raise WireError("invalid_dtype", f"field '{name}': expected {spec.dtype} values, got "
+        raise WireError(ErrorCode.INVALID_DTYPE,
+                        f"field '{name}': expected {spec.dtype} values, got "
                         f"{got}", field=name)
     if target.kind in "iu" and column.size:
         info = np.iinfo(spec.dtype)
         low, high = int(column.min()), int(column.max())
         if low < info.min or high > info.max:
-            raise WireError("out_of_range", f"field '{name}': values from {low} to {high} do "
+            raise WireError(ErrorCode.OUT_OF_RANGE,
+                            f"field '{name}': values from {low} to {high} do "
                             f"not fit {spec.dtype}", field=name)
     with np.errstate(over="ignore"):
         return column.astype(target)
@@ -275,7 +282,8 @@ def infer_schema(batch: DecodedBatch) -> Schema:
     fields = {}
     for name, column in batch.columns.items():
         if not re.match(FIELD_NAME_PATTERN, name):
-            raise WireError("invalid_field_name", f"field name '{name}' must start with a letter "
+            raise WireError(ErrorCode.INVALID_FIELD_NAME,
+                            f"field name '{name}' must start with a letter "
                             "and hold only letters, digits and underscores (64 at most)",
                             field=name)
         if batch.exact_dtypes:
@@ -285,10 +293,11 @@ def infer_schema(batch: DecodedBatch) -> Schema:
                 column.dtype.kind, "")
         if dtype not in _STORABLE_DTYPES:
             got = _KIND_NAMES.get(column.dtype.kind, str(column.dtype))
-            raise WireError("invalid_dtype", f"field '{name}': cannot store {got}", field=name)
+            raise WireError(ErrorCode.INVALID_DTYPE,
+                            f"field '{name}': cannot store {got}", field=name)
         fields[name] = {"dtype": dtype, "shape": list(column.shape[1:])}
     try:
         return Schema.model_validate({"fields": fields})
     except ValueError as error:
-        raise WireError("invalid_schema", f"cannot infer a schema from this batch: {error}"
+        raise WireError(ErrorCode.INVALID_SCHEMA, f"cannot infer a schema from this batch: {error}"
                         ) from None
