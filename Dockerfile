@@ -54,8 +54,10 @@ RUN touch README.md \
 FROM service-deps AS service
 COPY --from=source /src /src
 # No extras: the service needs neither torch nor gymnasium. The import fails the build
-# when the service needs a package that pyproject.toml does not list.
-RUN pip install --no-deps . && python3 -c "import replay_service.service.app, replay_service.cli"
+# when the service needs a package that pyproject.toml does not list; -P keeps /src (whose
+# replay_service/ folder holds only the namespace's root) off the path, so the installed
+# package is the one imported.
+RUN pip install --no-deps . && python3 -P -c "import replay_service.service.app, replay_service.cli"
 ENV REPLAY_HOST=0.0.0.0 \
     REPLAY_PORT=8000
 USER 10001:10001
@@ -75,7 +77,7 @@ RUN pip install --extra-index-url "${TORCH_INDEX_URL}" "./[trainer]" \
 FROM trainer-deps AS trainer
 COPY --from=source /src /src
 RUN pip install --no-deps . \
-    && python3 -c "import torch, replay_service.trainer.service_loop, replay_service.client.collector.loop; assert not torch.version.cuda" \
+    && python3 -P -c "import torch, replay_service.trainer.service_loop, replay_service.client.collector.loop; assert not torch.version.cuda" \
     && mkdir /runs && chown 10001:10001 /runs
 ENV REPLAY_LOG_DIR=/runs \
     MPLBACKEND=Agg

@@ -4,27 +4,18 @@ already run an event loop."""
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing, nullcontext, suppress
 from types import TracebackType
 from typing import Literal, TypeVar, overload
 
 import httpx
 import numpy as np
 from numpy.typing import ArrayLike
-from replay_service.client.errors import PayloadTooLarge, ReplayError
-from replay_service.client.outbox import (
-    SLOW_OUTBOX_S,
-    SLOW_OUTBOX_WARNING,
-    Outbox,
-    OutboxFull,
-    SealedBatch,
-    TransitionsDropped,
-    WhenFull,
-)
-from replay_service.client.pending import PendingRows, rows_to_columns
-from replay_service.client.protocol import BufferProtocol, Call, Flow, connection_failed
+from replay_service.client.base import BaseReplayClient, dqn_row
+from replay_service.client.errors import ReplayError
+from replay_service.client.outbox import SLOW_OUTBOX_S, SealedBatch
+from replay_service.client.protocol import Call, Flow, advance, connection_failed
 from replay_service.client.results import (
     Batch,
     BufferInfo,
@@ -34,18 +25,14 @@ from replay_service.client.results import (
     StoreResult,
     Weights,
 )
-from replay_service.client.retries import RetryPolicy
-from replay_service.client.sync_client import batch_length
-from replay_service.wire.schema import DQN_FIELDS, Prioritized, RateLimit, Schema
+from replay_service.wire.schema import Schema
 
 __all__ = ["AsyncReplayClient"]
 
 T = TypeVar("T")
 
-log = logging.getLogger("replay.client")
 
-
-class AsyncReplayClient:
+class AsyncReplayClient(BaseReplayClient):
     """ReplayClient for asyncio: the same constructor, the same methods, awaited.
 
     Sealed batches are sent by a task on the event loop, in order, each with its
@@ -55,37 +42,20 @@ class AsyncReplayClient:
     is unsent is lost and the sender task is left pending.
     """
 
-    def __init__(self, url: str, buffer: str, *, capacity: int | None = None,
-                 schema: Schema | None = None, flush_every: int = 256,
-                 flush_interval_s: float = 1.0, timeout_s: float = 30.0,
-                 binary: bool = True, max_unsent: int = 100_000, when_full: WhenFull = "block",
-                 retry: RetryPolicy | None = None, api_key: str | None = None,
-                 prioritized: Prioritized | None = None,
-                 rate_limit: RateLimit | None = None) -> None:
-        self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary,
-                                        prioritized=prioritized, rate_limit=rate_limit)
-        self._pending = PendingRows(flush_every=flush_every, flush_interval_s=flush_interval_s)
-        self._outbox = Outbox(max_unsent, when_full)
-        self._retry = retry or RetryPolicy()
-        headers = {"authorization": f"Bearer {api_key}"} if api_key else None
+    def _open(self, url: str, timeout_s: float, headers: dict[str, str] | None) -> None:
         self._http = httpx.AsyncClient(base_url=url, timeout=timeout_s, headers=headers)
-        self._buffer = buffer
         self._state: asyncio.Condition | None = None  # made on first use, in the caller's loop
-        self._failures: list[ReplayError] = []
         self._sender: asyncio.Task[None] | None = None
-        self._give_up_at: float | None = None
-        self._closed = False
 
-    @property
-    def dropped(self) -> int:
-        """Transitions dropped so far because the outbox was full (when_full="drop_oldest")."""
-        return self._outbox.dropped
+    def _exclusive(self) -> nullcontext[None]:
+        """Nothing to hold: the event loop runs one coroutine at a time, and the state
+        changes only between awaits."""
+        return nullcontext()
 
     async def store(self, obs: ArrayLike, action: ArrayLike, reward: ArrayLike,
                     next_obs: ArrayLike, done: ArrayLike, **extra: ArrayLike) -> None:
         """Queue one DQN transition; more fields go in `extra`."""
-        await self.store_row({**dict(zip(DQN_FIELDS, (obs, action, reward, next_obs, done),
-                                         strict=True)), **extra})
+        await self.store_row(dqn_row(obs, action, reward, next_obs, done, extra))
 
     async def store_row(self, row: Mapping[str, ArrayLike]) -> None:
         """Queue one transition of any schema, as a mapping of field to value."""
@@ -111,46 +81,31 @@ class AsyncReplayClient:
     async def store_batch(self, columns: Mapping[str, ArrayLike], *,
                           idempotency_key: str | None = None,
                           wait: bool = True) -> StoreResult | None:
-        """Send a batch of columns (batch dimension first) after any pending rows, and wait
-        until the service has stored it. Give an `idempotency_key` to make a batch you may
-        send again in a later run (an import, say) count once; by default each call is a
-        new batch.
+        """ReplayClient.store_batch, awaited: it returns once the service has stored the
+        batch, sent after any pending rows; an `idempotency_key` makes a batch sent
+        again in a later run count once.
 
-        `wait=False` returns at once (None) and leaves the batch to the background
-        sender, which merges batches queued behind a slow request into one: the way to
-        store fast from one thread. Its errors come from a later store, flush or close.
+        With `wait=False` it returns None at once and leaves the batch to the sender
+        task, which merges batches queued behind a slow request; their errors come
+        from a later store, flush or close.
         """
-        self._raise_failures()
-        arrays = {name: np.asarray(values) for name, values in columns.items()}
-        if not wait:  # the caller may refill its arrays as soon as this returns
-            arrays = {name: column.copy() for name, column in arrays.items()}
-        batch = SealedBatch(arrays, batch_length(arrays), awaited=wait)
-        if idempotency_key is not None:
-            batch.key, batch.keyed = idempotency_key, True
+        batch = self._new_batch(columns, idempotency_key, wait)
         async with self._condition():
             await self._seal()
             await self._enqueue(batch)
-        if not wait:
-            return None
-        await self._wait_for(batch, None)
-        if batch.error is not None:
-            raise batch.error
-        assert batch.result is not None
-        return batch.result
+        if wait:
+            await self._wait_for(batch, None)
+        return self._stored(batch) if wait else None
 
     async def flush(self, timeout_s: float | None = None) -> StoreResult | None:
         """Send everything pending and wait until the service has stored it."""
         self._raise_failures()
         async with self._condition():
             await self._seal()
-            batch = self._outbox.last()
-            dropped = self._outbox.new_drops()
-        if dropped:  # said before waiting: the rest may take long
-            raise TransitionsDropped(dropped)
+            batch = self._flush_point()
         if batch is not None:
             await self._wait_for(batch, timeout_s)
-        self._raise_failures()
-        return batch.result if batch is not None else None
+        return self._flushed(batch)
 
     async def sample(self, batch_size: int, *, num_batches: int | None = None,
                      replace: bool = True, beta: float | None = None,
@@ -205,38 +160,22 @@ class AsyncReplayClient:
             return
         failure: ReplayError | None = None
         try:
-            await self.flush(self._retry.close_deadline_s if timeout_s is None else timeout_s)
+            await self.flush(self._close_deadline(timeout_s))
         except ReplayError as error:
             failure = error
         finally:
-            state = self._condition()
-            async with state:
-                self._give_up_at = time.monotonic()
-                self._closed = True
-                state.notify_all()
-                lost = len(self._pending) + self._outbox.unsent
-            if self._sender is not None:
-                await asyncio.wait([self._sender], timeout=self._retry.max_wait_s + 1)
-                self._sender.cancel()
-            await self._http.aclose()
-        if lost:
-            raise ReplayError(f"{lost} transitions were not sent before the client closed"
-                              ) from failure
-        if failure is not None:
-            raise failure
+            lost = await self._release()
+        self._raise_unsent(lost, failure)
 
     async def __aenter__(self) -> AsyncReplayClient:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         traceback: TracebackType | None) -> None:
-        if exc is None:
-            await self.close()
-            return
         try:
             await self.close()
-        except Exception as error:  # the exception already leaving matters more
-            exc.add_note(f"flushing the replay client on exit failed too: {error}")
+        except Exception as error:
+            self._report_failed_exit(exc, error)
 
     def _condition(self) -> asyncio.Condition:
         if self._state is None:
@@ -246,29 +185,21 @@ class AsyncReplayClient:
     # What follows runs with the condition held, unless it says otherwise.
 
     async def _seal(self) -> None:
-        rows = self._pending.take()
-        if rows:
-            await self._enqueue(SealedBatch(rows_to_columns(rows), len(rows)))
+        batch = self._take_pending()
+        if batch is not None:
+            await self._enqueue(batch)
 
     async def _enqueue(self, batch: SealedBatch) -> None:
-        outbox, state = self._outbox, self._condition()
-        if not outbox.has_room(batch.count):
-            if outbox.when_full == "raise":
-                raise OutboxFull(f"{outbox.unsent} transitions are waiting to be sent, the "
-                                 f"limit (max_unsent={outbox.max_unsent}); is the service up?")
-            if outbox.when_full == "drop_oldest":
-                dropped = outbox.drop_for(batch.count)
-                log.warning("outbox full: dropped %d unsent transitions for buffer %s "
-                            "(%d dropped so far)", dropped, self._buffer, outbox.dropped)
-            else:
-                self._start_sender()
-                try:
-                    await asyncio.wait_for(state.wait_for(lambda: outbox.has_room(batch.count)),
-                                           SLOW_OUTBOX_S)
-                except TimeoutError:
-                    log.warning(SLOW_OUTBOX_WARNING, outbox.unsent, SLOW_OUTBOX_S)
-                    await state.wait_for(lambda: outbox.has_room(batch.count))
-        outbox.add(batch)
+        state = self._condition()
+        if self._must_wait_for_room(batch):
+            self._start_sender()
+            try:
+                await asyncio.wait_for(
+                    state.wait_for(lambda: self._outbox.has_room(batch.count)), SLOW_OUTBOX_S)
+            except TimeoutError:
+                self._warn_slow_outbox()
+                await state.wait_for(lambda: self._outbox.has_room(batch.count))
+        self._outbox.add(batch)
         self._start_sender()
         state.notify_all()
 
@@ -280,48 +211,34 @@ class AsyncReplayClient:
     # The sender task.
 
     async def _send_forever(self) -> None:
+        state = self._condition()
         while (batch := await self._next_batch()) is not None:
+            failure: Exception | None = None
             try:
                 batch.result = await self._send(batch)
-            except PayloadTooLarge as error:
-                if batch.parts:  # our merge was too large: nothing stored, send the parts
-                    async with self._condition():
-                        self._outbox.split_head()
-                    continue
-                batch.fail(error)
-            except Exception as exception:  # whatever it is, the batch must settle
-                batch.fail(exception)
-            state = self._condition()
+            except Exception as error:  # whatever it is, the batch must settle
+                failure = error
             async with state:
-                self._outbox.settle_head()
-                if batch.error is not None and not batch.awaited and not self._closed:
-                    self._failures.append(batch.error)
+                self._sent(batch, failure)
                 state.notify_all()
 
     async def _next_batch(self) -> SealedBatch | None:
         """The oldest sealed batch, sealing pending rows once they are old enough."""
         state = self._condition()
         async with state:
-            while True:
-                head = self._outbox.next_to_send()
-                if head is not None:
-                    return head
-                if self._closed:
-                    return None
-                due_in = self._pending.due_in()
-                if len(self._pending) and due_in == 0:
+            while (head := self._outbox.next_to_send()) is None and not self._closed:
+                if self._seal_due():
                     await self._seal()
-                    continue
-                try:
-                    await asyncio.wait_for(state.wait(), due_in if len(self._pending) else None)
-                except TimeoutError:
-                    pass
+                else:
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(state.wait(), self._idle_wait_s())
+            return head
 
     async def _send(self, batch: SealedBatch) -> StoreResult:
         """Retried for as long as it takes, until close() gives up."""
         retrying = self._retry.async_retrying(
             f"store of {batch.count} transitions into {self._buffer}", deadline_s=None,
-            give_up=lambda: self._give_up_at is not None and time.monotonic() >= self._give_up_at)
+            give_up=self._giving_up)
 
         async def attempt() -> StoreResult:
             return await self._run(self._protocol.store(batch.columns, batch.key))
@@ -330,25 +247,29 @@ class AsyncReplayClient:
 
     # Helpers for the caller.
 
+    async def _release(self) -> int:
+        """Stop the sender task (cancelled if its last retry's wait runs over) and drop
+        the connection; returns the transitions left unsent."""
+        state = self._condition()
+        async with state:
+            lost = self._mark_closed()
+            state.notify_all()
+        if self._sender is not None:
+            await asyncio.wait([self._sender], timeout=self._retry.max_wait_s + 1)
+            self._sender.cancel()
+        await self._http.aclose()
+        return lost
+
     async def _wait_for(self, batch: SealedBatch, timeout_s: float | None) -> None:
         state = self._condition()
         async with state:
             try:
                 await asyncio.wait_for(state.wait_for(lambda: batch.settled), timeout_s)
             except TimeoutError:
-                raise ReplayError(f"the service did not take the unsent transitions within "
-                                  f"{timeout_s} s; {self._outbox.unsent} still wait") from None
-
-    def _raise_failures(self) -> None:
-        if self._closed:
-            raise ReplayError("the replay client is closed")
-        if self._failures:
-            error, *self._failures = self._failures
-            raise error
+                raise self._not_taken(timeout_s) from None
 
     async def _call(self, what: str, make_flow: Callable[[], Flow[T]]) -> T:
-        if self._closed:
-            raise ReplayError("the replay client is closed")
+        self._check_open()
         retrying = self._retry.async_retrying(f"{what} on {self._buffer}",
                                               deadline_s=self._retry.call_deadline_s)
 
@@ -358,15 +279,11 @@ class AsyncReplayClient:
         return await retrying(attempt)
 
     async def _run(self, flow: Flow[T]) -> T:
-        try:
-            call = next(flow)
-            while True:
-                call = flow.send(await self._request(call))
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        finally:
-            flow.close()
+        with closing(flow):
+            step = advance(flow)
+            while isinstance(step, Call):
+                step = advance(flow, await self._request(step))
+            return step.result
 
     async def _request(self, call: Call) -> httpx.Response:
         try:

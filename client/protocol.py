@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import httpx
 import numpy as np
@@ -60,7 +60,8 @@ from replay_service.wire.codec import (
 from replay_service.wire.errors import ErrorCode
 from replay_service.wire.schema import BUFFER_NAME_PATTERN, Prioritized, RateLimit, Schema
 
-__all__ = ["BufferProtocol", "Call", "Flow", "connection_failed", "error_from_response"]
+__all__ = ["BufferProtocol", "Call", "Done", "Flow", "advance", "connection_failed",
+           "error_from_response"]
 
 T = TypeVar("T")
 
@@ -77,6 +78,26 @@ class Call:
 
 
 Flow: TypeAlias = Generator[Call, httpx.Response, T]
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """What a flow returned, once it needs no more calls."""
+
+    result: T
+
+
+def advance(flow: Flow[T], answer: httpx.Response | None = None) -> Call | Done[T]:
+    """Run `flow` to its next call, given the answer to its last one (None: start it).
+
+    Each client's loop is then only "make the call, pass the answer", its one
+    difference (awaiting the request or not) left to it.
+    """
+    try:
+        return next(flow) if answer is None else flow.send(answer)
+    except StopIteration as stopped:
+        return Done(stopped.value)
+
 
 # Checked here too because a name with a '/' would reach another route, not a clear error.
 _BUFFER_NAME = re.compile(BUFFER_NAME_PATTERN)

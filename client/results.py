@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from replay_service.wire.schema import Schema
+from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 __all__ = ["Batch", "BufferInfo", "Episode", "EpisodePage", "SizeInfo", "StoreResult", "Weights"]
 
@@ -34,11 +34,14 @@ class SizeInfo:
 
 @dataclass(frozen=True)
 class BufferInfo(SizeInfo):
-    """A buffer as the service describes it; `schema` is None until its first store."""
+    """A buffer as the service describes it; `schema` is None until its first store,
+    `prioritized` and `rate_limit` None for a uniform buffer sampled without limit."""
 
     name: str
     schema: Schema | None
     created_at: float
+    prioritized: Prioritized | None = None
+    rate_limit: RateLimit | None = None
 
 
 class Batch(Mapping[str, np.ndarray]):

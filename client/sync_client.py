@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from types import TracebackType
 from typing import Literal, TypeVar, overload
 
 import httpx
 import numpy as np
 from numpy.typing import ArrayLike
-from replay_service.client.errors import PayloadTooLarge, ReplayError
-from replay_service.client.outbox import (
-    SLOW_OUTBOX_S,
-    SLOW_OUTBOX_WARNING,
-    Outbox,
-    OutboxFull,
-    SealedBatch,
-    TransitionsDropped,
-    WhenFull,
-)
-from replay_service.client.pending import PendingRows, rows_to_columns
-from replay_service.client.protocol import BufferProtocol, Call, Flow, connection_failed
+from replay_service.client.base import BaseReplayClient, dqn_row
+from replay_service.client.errors import ReplayError
+from replay_service.client.outbox import SLOW_OUTBOX_S, SealedBatch
+from replay_service.client.protocol import Call, Flow, advance, connection_failed
 from replay_service.client.results import (
     Batch,
     BufferInfo,
@@ -33,17 +24,14 @@ from replay_service.client.results import (
     StoreResult,
     Weights,
 )
-from replay_service.client.retries import RetryPolicy
-from replay_service.wire.schema import DQN_FIELDS, Prioritized, RateLimit, Schema
+from replay_service.wire.schema import Schema
 
 __all__ = ["ReplayClient"]
 
 T = TypeVar("T")
 
-log = logging.getLogger("replay.client")
 
-
-class ReplayClient:
+class ReplayClient(BaseReplayClient):
     """One buffer of the replay service, used like an in-process replay buffer.
 
     `store` keeps transitions here and seals them into a batch when `flush_every`
@@ -71,44 +59,19 @@ class ReplayClient:
     its read key, for a client that only samples).
     """
 
-    def __init__(self, url: str, buffer: str, *, capacity: int | None = None,
-                 schema: Schema | None = None, flush_every: int = 256,
-                 flush_interval_s: float = 1.0, timeout_s: float = 30.0,
-                 binary: bool = True, max_unsent: int = 100_000, when_full: WhenFull = "block",
-                 retry: RetryPolicy | None = None, api_key: str | None = None,
-                 prioritized: Prioritized | None = None,
-                 rate_limit: RateLimit | None = None) -> None:
-        self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary,
-                                        prioritized=prioritized, rate_limit=rate_limit)
-        self._pending = PendingRows(flush_every=flush_every, flush_interval_s=flush_interval_s)
-        self._outbox = Outbox(max_unsent, when_full)
-        self._retry = retry or RetryPolicy()
-        headers = {"authorization": f"Bearer {api_key}"} if api_key else None
+    def _open(self, url: str, timeout_s: float, headers: dict[str, str] | None) -> None:
         self._http = httpx.Client(base_url=url, timeout=timeout_s, headers=headers)
-        self._buffer = buffer
         # Guards the pending rows, the outbox and the failures; the sender waits on it.
         self._state = threading.Condition()
-        self._failures: list[ReplayError] = []
         self._sender: threading.Thread | None = None
-        self._give_up_at: float | None = None  # set by close(): the sender's last moment
-        self._closed = False
 
-    @property
-    def dropped(self) -> int:
-        """Transitions dropped so far because the outbox was full (when_full="drop_oldest")."""
-        return self._outbox.dropped
-
-    @property
-    def unsent(self) -> int:
-        """Transitions pending here or waiting in the outbox."""
-        with self._state:
-            return len(self._pending) + self._outbox.unsent
+    def _exclusive(self) -> threading.Condition:
+        return self._state
 
     def store(self, obs: ArrayLike, action: ArrayLike, reward: ArrayLike, next_obs: ArrayLike,
               done: ArrayLike, **extra: ArrayLike) -> None:
         """Queue one DQN transition; more fields go in `extra`."""
-        self.store_row({**dict(zip(DQN_FIELDS, (obs, action, reward, next_obs, done),
-                                   strict=True)), **extra})
+        self.store_row(dqn_row(obs, action, reward, next_obs, done, extra))
 
     def store_row(self, row: Mapping[str, ArrayLike]) -> None:
         """Queue one transition of any schema, as a mapping of field to value.
@@ -145,23 +108,13 @@ class ReplayClient:
         sender, which merges batches queued behind a slow request into one: the way to
         store fast from one thread. Its errors come from a later store, flush or close.
         """
-        self._raise_failures()
-        arrays = {name: np.asarray(values) for name, values in columns.items()}
-        if not wait:  # the caller may refill its arrays as soon as this returns
-            arrays = {name: column.copy() for name, column in arrays.items()}
-        batch = SealedBatch(arrays, batch_length(arrays), awaited=wait)
-        if idempotency_key is not None:
-            batch.key, batch.keyed = idempotency_key, True
+        batch = self._new_batch(columns, idempotency_key, wait)
         with self._state:
             self._seal()
             self._enqueue(batch)
-        if not wait:
-            return None
-        self._wait_for(batch, None)
-        if batch.error is not None:
-            raise batch.error
-        assert batch.result is not None
-        return batch.result
+        if wait:
+            self._wait_for(batch, None)
+        return self._stored(batch) if wait else None
 
     def flush(self, timeout_s: float | None = None) -> StoreResult | None:
         """Send everything pending and wait until the service has stored it; returns the
@@ -173,14 +126,10 @@ class ReplayClient:
         self._raise_failures()
         with self._state:
             self._seal()
-            batch = self._outbox.last()
-            dropped = self._outbox.new_drops()
-        if dropped:  # said before waiting: the rest may take long
-            raise TransitionsDropped(dropped)
+            batch = self._flush_point()
         if batch is not None:
             self._wait_for(batch, timeout_s)
-        self._raise_failures()
-        return batch.result if batch is not None else None
+        return self._flushed(batch)
 
     def sample(self, batch_size: int, *, num_batches: int | None = None,
                replace: bool = True, beta: float | None = None,
@@ -258,63 +207,38 @@ class ReplayClient:
             return
         failure: ReplayError | None = None
         try:
-            self.flush(self._retry.close_deadline_s if timeout_s is None else timeout_s)
+            self.flush(self._close_deadline(timeout_s))
         except ReplayError as error:
             failure = error
         finally:
-            with self._state:
-                self._give_up_at = time.monotonic()
-                self._closed = True
-                self._state.notify_all()
-                lost = len(self._pending) + self._outbox.unsent
-            if self._sender is not None:
-                self._sender.join(self._retry.max_wait_s + 1)
-            self._http.close()
-        if lost:
-            raise ReplayError(f"{lost} transitions were not sent before the client closed"
-                              ) from failure
-        if failure is not None:
-            raise failure
+            lost = self._release()
+        self._raise_unsent(lost, failure)
 
     def __enter__(self) -> ReplayClient:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        if exc is None:
-            self.close()
-            return
         try:
             self.close()
-        except Exception as error:  # the exception already leaving matters more
-            exc.add_note(f"flushing the replay client on exit failed too: {error}")
+        except Exception as error:
+            self._report_failed_exit(exc, error)
 
     # What follows runs with self._state held, unless it says otherwise.
 
     def _seal(self) -> None:
-        rows = self._pending.take()
-        if rows:
-            self._enqueue(SealedBatch(rows_to_columns(rows), len(rows)))
+        batch = self._take_pending()
+        if batch is not None:
+            self._enqueue(batch)
 
     def _enqueue(self, batch: SealedBatch) -> None:
-        outbox = self._outbox
-        if not outbox.has_room(batch.count):
-            if outbox.when_full == "raise":
-                raise OutboxFull(f"{outbox.unsent} transitions are waiting to be sent, the "
-                                 f"limit (max_unsent={outbox.max_unsent}); is the service up?")
-            if outbox.when_full == "drop_oldest":
-                dropped = outbox.drop_for(batch.count)
-                log.warning("outbox full: dropped %d unsent transitions for buffer %s "
-                            "(%d dropped so far)", dropped, self._buffer, outbox.dropped)
-            else:
-                self._start_sender()
-                started, warned = time.monotonic(), False
-                while not outbox.has_room(batch.count):
-                    self._state.wait(SLOW_OUTBOX_S)
-                    if not warned and time.monotonic() - started >= SLOW_OUTBOX_S:
-                        log.warning(SLOW_OUTBOX_WARNING, outbox.unsent, SLOW_OUTBOX_S)
-                        warned = True
-        outbox.add(batch)
+        if self._must_wait_for_room(batch):
+            self._start_sender()
+            if not self._state.wait_for(lambda: self._outbox.has_room(batch.count),
+                                        SLOW_OUTBOX_S):
+                self._warn_slow_outbox()
+                self._state.wait_for(lambda: self._outbox.has_room(batch.count))
+        self._outbox.add(batch)
         self._start_sender()
         self._state.notify_all()
 
@@ -328,82 +252,62 @@ class ReplayClient:
 
     def _send_forever(self) -> None:
         while (batch := self._next_batch()) is not None:
+            failure: Exception | None = None
             try:
                 batch.result = self._send(batch)
-            except PayloadTooLarge as error:
-                if batch.parts:  # our merge was too large: nothing stored, send the parts
-                    with self._state:
-                        self._outbox.split_head()
-                    continue
-                batch.fail(error)
-            except Exception as exception:  # whatever it is, the batch must settle
-                batch.fail(exception)
+            except Exception as error:  # whatever it is, the batch must settle
+                failure = error
             with self._state:
-                self._outbox.settle_head()
-                if batch.error is not None and not batch.awaited and not self._closed:
-                    self._failures.append(batch.error)
+                self._sent(batch, failure)
                 self._state.notify_all()
 
     def _next_batch(self) -> SealedBatch | None:
         """The oldest sealed batch, sealing pending rows once they are old enough."""
         with self._state:
-            while True:
-                head = self._outbox.next_to_send()
-                if head is not None:
-                    return head
-                if self._closed:
-                    return None
-                due_in = self._pending.due_in()
-                if len(self._pending) and due_in == 0:
+            while (head := self._outbox.next_to_send()) is None and not self._closed:
+                if self._seal_due():
                     self._seal()
-                    continue
-                self._state.wait(due_in if len(self._pending) else None)
+                else:
+                    self._state.wait(self._idle_wait_s())
+            return head
 
     def _send(self, batch: SealedBatch) -> StoreResult:
         """Retried for as long as it takes, until close() gives up."""
         retrying = self._retry.retrying(
             f"store of {batch.count} transitions into {self._buffer}", deadline_s=None,
-            give_up=lambda: self._give_up_at is not None and time.monotonic() >= self._give_up_at)
+            give_up=self._giving_up)
         return retrying(lambda: self._run(self._protocol.store(batch.columns, batch.key)))
 
     # Helpers for the caller's thread.
 
-    def _wait_for(self, batch: SealedBatch, timeout_s: float | None) -> None:
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    def _release(self) -> int:
+        """Stop the sender, give it its last retry's wait to finish, and drop the
+        connection; returns the transitions left unsent."""
         with self._state:
-            while not batch.settled:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise ReplayError(f"the service did not take the unsent transitions "
-                                      f"within {timeout_s} s; {self._outbox.unsent} still wait")
-                self._state.wait(remaining)
+            lost = self._mark_closed()
+            self._state.notify_all()
+        if self._sender is not None:
+            self._sender.join(self._retry.max_wait_s + 1)
+        self._http.close()
+        return lost
 
-    def _raise_failures(self) -> None:
-        if self._closed:
-            raise ReplayError("the replay client is closed")
+    def _wait_for(self, batch: SealedBatch, timeout_s: float | None) -> None:
         with self._state:
-            if not self._failures:
-                return
-            error, *self._failures = self._failures
-        raise error
+            if not self._state.wait_for(lambda: batch.settled, timeout_s):
+                raise self._not_taken(timeout_s)
 
     def _call(self, what: str, make_flow: Callable[[], Flow[T]]) -> T:
-        if self._closed:
-            raise ReplayError("the replay client is closed")
+        self._check_open()
         retrying = self._retry.retrying(f"{what} on {self._buffer}",
                                         deadline_s=self._retry.call_deadline_s)
         return retrying(lambda: self._run(make_flow()))
 
     def _run(self, flow: Flow[T]) -> T:
-        try:
-            call = next(flow)
-            while True:
-                call = flow.send(self._request(call))
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        finally:
-            flow.close()
+        with closing(flow):
+            step = advance(flow)
+            while isinstance(step, Call):
+                step = advance(flow, self._request(step))
+            return step.result
 
     def _request(self, call: Call) -> httpx.Response:
         try:
@@ -411,9 +315,3 @@ class ReplayClient:
                                       headers=call.headers, content=call.content)
         except httpx.TransportError as error:
             raise connection_failed(self._http.base_url, error) from error
-
-
-def batch_length(columns: Mapping[str, np.ndarray]) -> int:
-    """Transitions in a batch of columns, as far as the outbox's bound is concerned; the
-    protocol checks the batch itself before it is sent."""
-    return max((column.shape[0] for column in columns.values() if column.ndim), default=1)

@@ -84,6 +84,22 @@ def test_async_context_manager_leaves_nothing_behind(service: ServiceProcess,
     assert held(http, buffer_name) == 7
 
 
+def test_async_unsent_counts_the_pending_rows_and_the_outbox(service: ServiceProcess,
+                                                            buffer_name: str) -> None:
+    async def loop() -> None:
+        async with AsyncReplayClient(service.url, buffer_name, flush_every=2,
+                                     flush_interval_s=60) as B:
+            await B.store_row(row(0))
+            assert B.unsent == 1  # pending here
+            await B.store_row(row(1))
+            await B.store_row(row(2))
+            assert B.unsent == 3  # two sealed, not yet sent: the sender task has not run
+            await B.flush()
+            assert B.unsent == 0
+
+    asyncio.run(loop())
+
+
 def test_async_errors_are_typed(service: ServiceProcess, buffer_name: str) -> None:
     async def loop() -> None:
         async with AsyncReplayClient(service.url, buffer_name) as B:
