@@ -17,9 +17,10 @@ def bench(
     )] = False,
     only: Annotated[list[str] | None, typer.Option(
         "--only", metavar="WORDS", help="Keep only these payloads (cartpole, atari), "
-        "operations (store, sample, prioritized) or subjects (in-process, redis, service, "
-        "http, sdk, json, safetensors, or a column: st-1w, json-2w...); repeat the option or "
-        "separate with commas. Within a kind, any of them.")] = None,
+        "operations (store, sample, prioritized) or subjects (in-process, redis: every raw "
+        "form, service, http, sdk, json, safetensors, or a column: raw-pipe, raw-lua, "
+        "raw-hash, st-1w, json-2w...); repeat the option or separate with commas. Within a "
+        "kind, any of them.")] = None,
     json_path: Annotated[Path | None, typer.Option(
         "--json", help="Also save every repetition's figures here.")] = None,
     seconds: Annotated[float | None, typer.Option(
@@ -40,8 +41,8 @@ def bench(
         "service and section (summarise: python -m "
         "replay_service.benchmarks.suite.profiles FILE).")] = None,
 ) -> None:
-    """Benchmark the service against an in-process buffer and the raw Redis ceiling; print
-    the table (progress goes to stderr)."""
+    """Benchmark the service against an in-process buffer and the raw Redis ceiling (the
+    fastest of three raw forms, per case); print the table (progress goes to stderr)."""
     # Imported here: the other commands (serve above all) must not need the suite.
     from replay_service.benchmarks.suite import Config, render, run, selectors
 

@@ -112,6 +112,50 @@ class ServiceTrainer:
         return run_dir
 
     def run(self) -> ServiceTrainResult:
+        """Train, then stop whether training succeeded or not: collectors waiting for
+        their stop order, and an open client or writer, must not outlive a failed run."""
+        try:
+            result = self._train()
+        except BaseException as error:
+            self._stop(error)
+            raise
+        self._stop(None)
+        self._finish(result)
+        return result
+
+    def _stop(self, training_error: BaseException | None) -> None:
+        """Every step runs, even after one fails, so nothing stays open. A failure here
+        never replaces the error that ended training: it is logged and noted on that
+        error. After a training that succeeded, the first failure is raised, with the
+        later ones noted on it."""
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("sending the last priorities", self._drain_priorities),
+            ("publishing the stop order", lambda: self._publish(stop=True)),
+            ("closing the replay client", self.client.close)]
+        if self.writer:
+            steps.append(("closing the TensorBoard writer", self.writer.close))
+        first: Exception | None = None
+        for what, step in steps:
+            try:
+                step()
+            except Exception as error:
+                kept = training_error or first
+                if kept is None:
+                    first = error
+                    continue
+                log.warning("%s failed while stopping", what, exc_info=error)
+                kept.add_note(f"while stopping, {what} failed too: {error!r}")
+        if first is not None:
+            raise first
+
+    def _drain_priorities(self) -> None:
+        """Wait for the last round's priority update; raises if it failed, as an earlier
+        round's update does at the next round."""
+        self._priority_sender.shutdown(wait=True)
+        if self._priority_update is not None:
+            self._priority_update.result()
+
+    def _train(self) -> ServiceTrainResult:
         config = self.config
         result = ServiceTrainResult(seed=config.seed, solved=False, env_steps=0,
                                     gradient_steps=0, wall_time_s=0.0,
@@ -160,8 +204,6 @@ class ServiceTrainer:
         finally:
             self._stopping.set()
             prefetcher.close()
-            self._priority_sender.shutdown(wait=True)
-            self._publish(stop=True)
             bar.close()
         result.env_steps = self._steps
         result.gradient_steps = self.learner.gradient_steps
@@ -169,13 +211,13 @@ class ServiceTrainer:
         learning_s = time.perf_counter() - (learning_started or start)
         result.sample_wait_share = prefetcher.wait_s / learning_s if learning_s else 0.0
         result.gradient_steps_per_s = self.learner.gradient_steps / learning_s if learning_s else 0
-        self._finish(result)
         return result
 
     def _send_priorities(self, indices: np.ndarray, inserted: np.ndarray,
                          priorities: np.ndarray) -> None:
-        if self._priority_update is not None:
-            self._priority_update.result()  # the previous round's: raises if it failed
+        previous, self._priority_update = self._priority_update, None
+        if previous is not None:
+            previous.result()  # the previous round's: raises if it failed, once
         self._priority_update = self._priority_sender.submit(
             self.client.update_priorities, indices, inserted, priorities)
 
@@ -280,9 +322,7 @@ class ServiceTrainer:
         self.writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
 
     def _finish(self, result: ServiceTrainResult) -> None:
-        self.client.close()
-        if self.writer:
-            self.writer.close()
+        """The run's checkpoint and learning curve, once training has stopped."""
         if self.run_dir is None:
             return
         if result.checkpoint is None and result.best_weights:

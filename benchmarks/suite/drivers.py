@@ -1,7 +1,7 @@
 """One store or one sample, as each subject does it; run inside the client processes.
 
 Payloads are cut and encoded once, before the clock starts: the raw subjects (Redis
-ceiling, HTTP) measure what the server side costs; the SDK subject does everything a
+forms, HTTP) measure what the server side costs; the SDK subject does everything a
 user's call does (casting, encoding, idempotency key, retries, decoding).
 """
 
@@ -15,8 +15,9 @@ import numpy as np
 import orjson
 import redis
 from replay_service.benchmarks.suite.payloads import PAYLOADS, Payload
-from replay_service.benchmarks.suite.plan import Case, Subject
-from replay_service.benchmarks.suite.raw_ring import RawRing
+from replay_service.benchmarks.suite.plan import Case, RawForm, Subject
+from replay_service.benchmarks.suite.raw_hash import HashRing
+from replay_service.benchmarks.suite.raw_ring import PipelinedRing, ScriptedRing
 from replay_service.benchmarks.suite.replies import checked
 from replay_service.client.sync_client import ReplayClient
 from replay_service.service.storage.records import pack, unpack
@@ -29,7 +30,9 @@ from replay_service.wire.codec import (
     encode_safetensors,
 )
 
-__all__ = ["ClientState", "Target", "Task", "fill_local"]
+__all__ = ["ClientState", "RawRing", "Target", "Task", "fill_local", "raw_ring"]
+
+RawRing = PipelinedRing | ScriptedRing | HashRing
 
 Operation = Callable[[], int]
 """Does one store or sample; returns the transitions it moved."""
@@ -37,7 +40,7 @@ Operation = Callable[[], int]
 
 @dataclass(frozen=True)
 class Target:
-    """Where the subject's transitions live: a service buffer (and the raw ring of the same
+    """Where the subject's transitions live: a service buffer (and the raw rings of the same
     name), or an in-process buffer of the same capacity and fill."""
 
     buffer: str
@@ -66,7 +69,7 @@ class ClientState:
         self._http: dict[str, httpx.Client] = {}
         self._redis: dict[str, redis.Redis] = {}
         self._sdk: dict[tuple[str, str], ReplayClient] = {}
-        self._rings: dict[tuple[str, str, int], RawRing] = {}
+        self._rings: dict[tuple[str, str, int, RawForm], RawRing] = {}
         self._columns_cache: dict[tuple[str, int, str], dict[str, np.ndarray]] = {}
         self._bodies: dict[tuple[str, int, str], bytes] = {}
         self._local: tuple[tuple[str, int], LocalReplayBuffer] | None = None
@@ -79,7 +82,8 @@ class ClientState:
         if subject.kind == "in-process":
             return self._in_process(payload, case, target, rng)
         if subject.kind == "redis":
-            return self._ceiling(payload, case, target, task.index, rng)
+            assert subject.form is not None
+            return self._raw(subject.form, payload, case, target, task.index, rng)
         assert subject.workers is not None and subject.fmt is not None
         url = target.urls[subject.workers]
         if subject.kind == "sdk":
@@ -151,14 +155,14 @@ class ClientState:
             return batch
         return sample
 
-    def _ceiling(self, payload: Payload, case: Case, target: Target, index: int,
-                 rng: np.random.Generator) -> Operation:
+    def _raw(self, form: RawForm, payload: Payload, case: Case, target: Target, index: int,
+             rng: np.random.Generator) -> Operation:
         if target.redis_url not in self._redis:
             self._redis[target.redis_url] = redis.Redis.from_url(target.redis_url)
-        key = (target.redis_url, target.buffer, index)
+        key = (target.redis_url, target.buffer, index, form)
         if key not in self._rings:
-            ring = RawRing(self._redis[target.redis_url], target.buffer, target.capacity,
-                           payload.record_size)
+            ring = raw_ring(form, self._redis[target.redis_url], target.buffer, target.capacity,
+                            payload.record_size)
             ring.cursor = index * target.capacity // max(case.clients, 1)
             self._rings[key] = ring
         ring = self._rings[key]
@@ -234,3 +238,12 @@ def fill_local(payload: Payload, capacity: int, fill: int,
     for start in range(0, fill, step):
         buffer.add(payload.columns(min(step, fill - start), start))
     return buffer
+
+
+def raw_ring(form: RawForm, client: redis.Redis, name: str, capacity: int,
+             record_size: int) -> RawRing:
+    """The pipeline and the script share the segment strings; the hash has its own key."""
+    if form == "hash":
+        return HashRing(client, name, capacity, record_size)
+    kind = PipelinedRing if form == "pipeline" else ScriptedRing
+    return kind(client, name, capacity, record_size)

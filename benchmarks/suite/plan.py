@@ -8,24 +8,30 @@ from typing import Literal
 
 from replay_service.benchmarks.suite.payloads import PAYLOADS, Payload
 
-__all__ = ["Case", "Config", "Operation", "Subject", "applies", "cases", "payloads",
-           "prioritized_fills", "selectors", "subjects"]
+__all__ = ["RAW_FORMS", "Case", "Config", "Operation", "RawForm", "Subject", "applies", "cases",
+           "payloads", "prioritized_fills", "selectors", "subjects"]
 
 Operation = Literal["store", "sample"]
 Kind = Literal["in-process", "redis", "http", "sdk"]
+RawForm = Literal["pipeline", "script", "hash"]
+RAW_FORMS: dict[str, RawForm] = {"raw-pipe": "pipeline", "raw-lua": "script",
+                                 "raw-hash": "hash"}
+"""The raw Redis subjects by key: the ceiling of a case is the fastest of them."""
 STORE_BATCHES = (1, 32, 256)
 SAMPLE_BATCHES = (32, 256, 1024)
 
 
 @dataclass(frozen=True)
 class Subject:
-    """Who stores and samples: a baseline, the raw Redis ceiling, or the service."""
+    """Who stores and samples: a baseline, a raw Redis form, or the service."""
 
     key: str
     kind: Kind
     fmt: Literal["safetensors", "json"] | None = None
     workers: int | None = None
     """uvicorn workers of the service this subject talks to."""
+    form: RawForm | None = None
+    """How a raw Redis subject sends its commands."""
 
     @property
     def tags(self) -> set[str]:
@@ -83,7 +89,7 @@ class Config:
 
 def selectors(workers: int) -> dict[str, frozenset[str]]:
     """The words `--only` knows, by dimension; subjects by kind, format or column name."""
-    keys = {"in-proc", "sdk-1w"} | {f"{fmt}-{count}w" for fmt in ("st", "json")
+    keys = {"in-proc", "sdk-1w", *RAW_FORMS} | {f"{fmt}-{count}w" for fmt in ("st", "json")
                                      for count in {1, workers}}
     return {"payload": frozenset(PAYLOADS),
             "operation": frozenset({"store", "sample", "prioritized"}),
@@ -93,7 +99,8 @@ def selectors(workers: int) -> dict[str, frozenset[str]]:
 
 def subjects(config: Config) -> list[Subject]:
     """The subjects, in table order."""
-    every = [Subject("in-proc", "in-process"), Subject("redis", "redis")]
+    every = [Subject("in-proc", "in-process"),
+             *(Subject(key, "redis", form=form) for key, form in RAW_FORMS.items())]
     for workers in sorted({1, config.workers}):
         every += [Subject(f"st-{workers}w", "http", "safetensors", workers),
                   Subject(f"json-{workers}w", "http", "json", workers)]

@@ -97,7 +97,9 @@ class Memory:
     service_bytes: float | None
     """Redis used_memory grown per transition, filled through the service."""
     raw_bytes: float | None
-    """The same for the raw ring the ceiling fills."""
+    """The same for the raw segment strings (raw-pipe and raw-lua read them)."""
+    hash_bytes: float | None = None
+    """The same for the raw hash, a field per slot (raw-hash)."""
 
 
 @dataclass

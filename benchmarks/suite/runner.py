@@ -21,6 +21,7 @@ from replay_service.benchmarks.suite.payloads import Payload
 from replay_service.benchmarks.suite.plan import (
     Case,
     Config,
+    RawForm,
     Subject,
     applies,
     cases,
@@ -76,11 +77,11 @@ class _Bench:
                 results: Results) -> None:
         store_fill = self.config.fill(payload.fills[0])
         fills = sorted({store_fill} | {case.fill for case in planned if case.fill is not None})
-        with_raw = any(subject.kind == "redis" for subject in chosen)
+        layouts = _layouts(chosen)
         targets: dict[int, Target] = {}
         try:
             for fill in fills:
-                targets[fill] = self._prepare(payload, fill, with_raw, results)
+                targets[fill] = self._prepare(payload, fill, layouts, results)
             for op in ("store", "sample"):
                 section = [case for case in planned if case.op == op]
                 if not section:
@@ -98,24 +99,28 @@ class _Bench:
         finally:
             for fill, target in targets.items():
                 self.stack.delete_buffer(target.buffer)
-                self.stack.raw_ring(payload, target.buffer, fill).delete()
+                for form in layouts:
+                    self.stack.raw_ring(form, payload, target.buffer, fill).delete()
 
-    def _prepare(self, payload: Payload, fill: int, with_raw: bool, results: Results) -> Target:
+    def _prepare(self, payload: Payload, fill: int, layouts: list[RawForm],
+                 results: Results) -> Target:
         name = f"bench-{payload.name}-{fill}"
         megabytes = fill * payload.record_size / 1e6
+        rings = {"pipeline": "the raw segment strings", "hash": "the raw hash"}
         self.progress(f"filling {name}: {fill:,} transitions, {megabytes:,.1f} MB of records, "
-                      "through the service" + (" and into the raw ring" if with_raw else ""))
+                      "through the service" + "".join(f" and into {rings[form]}"
+                                                      for form in layouts))
         before = self.stack.used_memory(settle=True)
         self.stack.create_buffer(payload, name, fill)
         self.stack.fill_buffer(payload, name, fill)
         service_bytes = (self.stack.used_memory(settle=True) - before) / fill
-        raw_bytes = None
-        if with_raw:
+        raw_bytes: dict[RawForm, float] = {}
+        for form in layouts:
             before = self.stack.used_memory(settle=True)
-            self.stack.fill_raw(self.stack.raw_ring(payload, name, fill), payload, fill)
-            raw_bytes = (self.stack.used_memory(settle=True) - before) / fill
+            self.stack.fill_raw(self.stack.raw_ring(form, payload, name, fill), payload, fill)
+            raw_bytes[form] = (self.stack.used_memory(settle=True) - before) / fill
         results.memory.append(Memory(payload.name, fill, payload.record_size, service_bytes,
-                                     raw_bytes))
+                                     raw_bytes.get("pipeline"), raw_bytes.get("hash")))
         return Target(name, capacity=fill, fill=fill, redis_url=self.stack.redis_server.url,
                       urls=self.stack.urls)
 
@@ -182,6 +187,18 @@ class _Bench:
             client_cpu_s=sum(outcome.cpu_s for outcome in outcomes),
             foreign_cores=max(0.0, foreign / window), load=os.getloadavg()[0],
             redis_commands=self.stack.command_stats())
+
+
+def _layouts(chosen: list[Subject]) -> list[RawForm]:
+    """The raw rings to fill: the pipeline's segment strings (the script reads the same
+    ones) and the hash, as far as the chosen subjects use them."""
+    forms = {subject.form for subject in chosen}
+    layouts: list[RawForm] = []
+    if forms & {"pipeline", "script"}:
+        layouts.append("pipeline")
+    if "hash" in forms:
+        layouts.append("hash")
+    return layouts
 
 
 def _failed(outcomes: list[Outcome]) -> Repetition:

@@ -18,8 +18,9 @@ from typing import cast
 import httpx
 import psutil
 import redis
+from replay_service.benchmarks.suite.drivers import RawRing, raw_ring
 from replay_service.benchmarks.suite.payloads import Payload
-from replay_service.benchmarks.suite.raw_ring import RawRing
+from replay_service.benchmarks.suite.plan import RawForm
 from replay_service.benchmarks.suite.replies import checked
 from replay_service.cli.children import ServiceProcess
 from replay_service.service.redis_server import RedisServer
@@ -187,8 +188,8 @@ class Stack:
     def delete_buffer(self, name: str) -> None:
         self.http.delete(f"/buffers/{name}")
 
-    def raw_ring(self, payload: Payload, name: str, capacity: int) -> RawRing:
-        return RawRing(self.redis, name, capacity, payload.record_size)
+    def raw_ring(self, form: RawForm, payload: Payload, name: str, capacity: int) -> RawRing:
+        return raw_ring(form, self.redis, name, capacity, payload.record_size)
 
     def fill_raw(self, ring: RawRing, payload: Payload, count: int) -> None:
         step = payload.chunk_rows()

@@ -1,5 +1,6 @@
-"""`replay bench` in its smallest configuration: every row of the table comes out, and no
-measurement fails. The figures themselves are not checked: the full bench is not a test."""
+"""`replay bench` in its smallest configuration: every row of the table comes out, no
+measurement fails, and every ratio to the ceiling divides by the fastest raw Redis form.
+The figures themselves are not checked: the full bench is not a test."""
 
 from __future__ import annotations
 
@@ -8,8 +9,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from replay_service.benchmarks.suite.plan import Config, cases, payloads, subjects
-from replay_service.benchmarks.suite.report import render
+from replay_service.benchmarks.suite.plan import (
+    RAW_FORMS,
+    Case,
+    Config,
+    Subject,
+    cases,
+    payloads,
+    subjects,
+)
+from replay_service.benchmarks.suite.report import ceiling, render, targets
+from replay_service.benchmarks.suite.results import Measurement, Repetition, Results
 from replay_service.cli.children import REPLAY
 
 from tests.support import REPO
@@ -55,6 +65,82 @@ def test_bench_prints_a_row_per_case(bench_run: tuple[str, str, dict[str, object
     measurements = saved["measurements"]
     assert isinstance(measurements, list)
     assert {m["subject"]["key"] for m in measurements} == {s.key for s in subjects(config)}
+
+
+def test_bench_measures_every_raw_form(bench_run: tuple[str, str, dict[str, object]]) -> None:
+    table, _, saved = bench_run
+    measurements = saved["measurements"]
+    assert isinstance(measurements, list)
+    measured = {(m["subject"]["key"], m["case"]["op"]) for m in measurements}
+    for key in RAW_FORMS:
+        assert {(key, "store"), (key, "sample")} <= measured
+    headers = [line.split() for line in table.splitlines() if line.startswith("payload ")]
+    rate_headers = [header for header in headers if "st/ceil" in header]
+    assert len(rate_headers) == 2  # store and sample
+    for header in rate_headers:
+        assert {*RAW_FORMS, "ceiling", "sdk/ceil"} <= set(header)
+
+
+def test_bench_ratios_divide_by_the_fastest_raw_form(
+        bench_run: tuple[str, str, dict[str, object]]) -> None:
+    """Each row's ceiling and st/ceil against the medians the run saved."""
+    table, _, saved = bench_run
+    measurements = saved["measurements"]
+    assert isinstance(measurements, list)
+    rates: dict[tuple[tuple[object, ...], str], float] = {
+        (tuple(m["case"].values()), m["subject"]["key"]): m["median"]["rate"]
+        for m in measurements}
+    rows = {tuple(line.split()[:4 if op == "sample" else 3]): line.split()
+            for op in ("store", "sample")
+            for line in table.split(f"{op.upper()}: ", 1)[1].split("\n\n", 1)[0].splitlines()[2:]}
+    checked = 0
+    for case, key in rates:
+        if key != "st-1w":
+            continue
+        op, payload, batch, clients, fill = case
+        label = (payload, str(batch), *([f"{fill:,}"] if op == "sample" else []), str(clients))
+        raw = {form: rates[(case, form)] for form in RAW_FORMS}
+        best = max(raw, key=raw.__getitem__)
+        best_form, st_ceil = rows[label][-4:-2]
+        assert best_form == best, (label, raw)
+        assert st_ceil == f"{rates[(case, key)] / raw[best]:.2f}", (label, raw)
+        checked += 1
+    assert checked >= 8
+
+
+def _measured(case: Case, key: str, rate: float) -> Measurement:
+    rep = Repetition(rate=rate, p50_ms=1.0, p99_ms=2.0, ops=10, transitions=1000,
+                     window_s=1.0, service_cpu_s=None, redis_cpu_s=0.1, client_cpu_s=0.1,
+                     foreign_cores=0.0, load=0.0)
+    return Measurement(case, next(s for s in subjects(Config()) if s.key == key), [rep])
+
+
+def test_ceiling_and_targets_take_the_fastest_raw_form() -> None:
+    """The pipeline is the slowest form here: a ceiling taken from it would double the
+    ratios."""
+    sample = Case("sample", "cartpole", 256, 1, 10_000)
+    store = Case("store", "cartpole", 256, 1)
+    figures = {sample: {"raw-pipe": 100e3, "raw-lua": 200e3, "raw-hash": 400e3, "st-1w": 100e3},
+               store: {"raw-pipe": 800e3, "raw-lua": 900e3, "raw-hash": 600e3, "st-1w": 90e3}}
+    chosen: list[Subject] = subjects(Config())
+    results = Results(Config(), {}, chosen, [_measured(case, key, rate)
+                                             for case, row in figures.items()
+                                             for key, rate in row.items()])
+    assert ceiling(results, sample) == ("raw-hash", 400e3)
+    assert ceiling(results, store) == ("raw-lua", 900e3)
+    found = {(target.what.split(":")[0], target.subject): target.value
+             for target in targets(results)}
+    assert found[("sample b256 cartpole fill 10,000, 1 client", "st-1w")] == pytest.approx(0.25)
+    assert found[("store b256 cartpole, 1 client", "st-1w")] == pytest.approx(0.1)
+    text = render(results)
+    assert any(line.split()[-4:-2] == ["raw-hash", "0.25"] for line in text.splitlines())
+    assert any(line.split()[-4:-2] == ["raw-lua", "0.10"] for line in text.splitlines())
+    assert "fastest of raw-pipe, raw-lua, raw-hash" in text
+
+
+def test_only_redis_keeps_every_raw_form() -> None:
+    chosen = subjects(Config(only=frozenset({"redis"})))
+    assert [(s.key, s.form) for s in chosen] == list(RAW_FORMS.items())
 
 
 def test_bench_prints_every_target_with_a_verdict(
