@@ -20,6 +20,7 @@ from typing import Literal
 
 import httpx
 import numpy as np
+
 from replay_service.cli.children import ServiceProcess
 from replay_service.service.redis_server import RedisServer
 from replay_service.wire.codec import SAFETENSORS, encode_safetensors

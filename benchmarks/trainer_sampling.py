@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
+
 from replay_service.cli.children import ServiceProcess
 from replay_service.client.sync_client import ReplayClient
 from replay_service.service.redis_server import RedisServer

@@ -1,6 +1,7 @@
 """The `replay` command: one entry point, a subcommand per job."""
 
 import typer
+
 from replay_service.cli import bench, collect, demo, serve, snapshot, train
 
 app = typer.Typer(name="replay", no_args_is_help=True, add_completion=False,

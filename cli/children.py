@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from replay_service.service.redis_server import free_port
 
 __all__ = ["REPLAY", "ReplayProcess", "ServiceProcess"]

@@ -7,6 +7,7 @@ import subprocess
 from typing import Annotated
 
 import typer
+
 from replay_service.cli.children import REPLAY
 from replay_service.cli.logs import setup_logging
 from replay_service.cli.signals import stop_cleanly_on_signals

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+
 from replay_service.cli.logs import setup_logging
 from replay_service.service.redis_server import RedisServer
 from replay_service.service.settings import Settings

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from replay_service.cli.logs import setup_logging
 
 Url = Annotated[str, typer.Option(envvar="REPLAY_URL", help="The replay service.")]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from replay_service.cli.logs import setup_logging
 from replay_service.cli.signals import stop_cleanly_on_signals
 

@@ -12,6 +12,7 @@ from typing import Literal, TypeVar, overload
 import httpx
 import numpy as np
 from numpy.typing import ArrayLike
+
 from replay_service.client.base import BaseReplayClient, dqn_row
 from replay_service.client.errors import ReplayError
 from replay_service.client.outbox import SLOW_OUTBOX_S, SealedBatch

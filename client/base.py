@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 
 import numpy as np
 from numpy.typing import ArrayLike
+
 from replay_service.client.errors import PayloadTooLarge, ReplayError
 from replay_service.client.outbox import (
     SLOW_OUTBOX_S,

@@ -22,6 +22,7 @@ from itertools import islice
 from typing import Literal
 
 import numpy as np
+
 from replay_service.client.errors import ReplayError
 from replay_service.client.results import StoreResult
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
+
 from replay_service.client.errors import InvalidRequest
 
 __all__ = ["PendingRows", "Row", "copy_row", "rows_to_columns"]

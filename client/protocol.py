@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 from numpy.typing import ArrayLike
 from pydantic import TypeAdapter
+
 from replay_service.client.errors import (
     BufferNotFound,
     Conflict,

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
 from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 __all__ = ["Batch", "BufferInfo", "Episode", "EpisodePage", "SizeInfo", "StoreResult", "Weights"]

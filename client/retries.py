@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tenacity
+
 from replay_service.client.errors import ReplayError
 
 __all__ = ["RetryPolicy", "is_transient"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from replay_service.client.errors import Conflict, ReplayError
 from replay_service.client.sync_client import ReplayClient
 from replay_service.wire.codec import (

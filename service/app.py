@@ -11,17 +11,19 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
 from replay_service.service.auth import authorize, warn_if_open
-from replay_service.service.errors import install_error_handlers
+from replay_service.service.error_handlers import install_error_handlers
 from replay_service.service.malloc import keep_freed_memory
 from replay_service.service.routes import api_router
 from replay_service.service.settings import Settings
-from replay_service.service.storage.buffers import Buffers
 from replay_service.service.storage.episodes import EpisodeLog
 from replay_service.service.storage.memory import MemoryBudget
 from replay_service.service.storage.registry import BufferRegistry
 from replay_service.service.storage.ring import Ring
+from replay_service.service.storage.samplers import Samplers
 from replay_service.service.storage.scripts import Scripts
+from replay_service.service.storage.transitions import TransitionStore
 from replay_service.service.storage.weights import WeightsStore
 
 log = logging.getLogger("replay.service")
@@ -50,14 +52,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect_redis(settings)
         scripts = Scripts.register(redis)
-        memory = MemoryBudget(redis, scripts)
+        memory = MemoryBudget(redis)
         registry = BufferRegistry(redis, scripts, memory, segment_bytes=settings.segment_bytes,
                                   max_buffers=settings.max_buffers)
         app.state.settings = settings
         app.state.redis = redis
-        app.state.buffers = Buffers(registry, Ring(scripts), max_batch=settings.max_batch)
+        app.state.registry = registry
+        app.state.transitions = TransitionStore(registry, Ring(scripts), Samplers(scripts),
+                                                max_batch=settings.max_batch)
         app.state.weights = WeightsStore(scripts)
-        app.state.episodes = EpisodeLog(redis)
+        app.state.episodes = EpisodeLog(redis, scripts)
         warn_if_open(settings)
         with suppress(RedisError):  # Redis may be down at start: the service waits for it
             await memory.warn_if_evicting()

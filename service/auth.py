@@ -13,9 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from replay_service.service.errors import ApiError
+
+from replay_service.service.errors import Forbidden, Unauthorized
 from replay_service.service.settings import Settings
-from replay_service.wire.errors import ErrorCode
 
 log = logging.getLogger("replay.service")
 
@@ -24,17 +24,6 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 _bearer = HTTPBearer(auto_error=False, description="The read or the write API key.")
-
-
-class Unauthorized(ApiError):
-    code = ErrorCode.UNAUTHORIZED
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": "Bearer"}
-
-
-class Forbidden(ApiError):
-    code = ErrorCode.FORBIDDEN
 
 
 def _matches(given: str, expected: str | None) -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import orjson
 from fastapi import Request
+from starlette.responses import Response
+
 from replay_service.service.errors import NotAcceptable, PayloadTooLarge, UnsupportedMediaType
-from replay_service.service.storage.buffers import SampledBatch
+from replay_service.service.storage.transitions import SampledBatch
 from replay_service.wire.codec import (
     BINARY_ALIASES,
     INDICES_TENSOR,
@@ -16,7 +18,6 @@ from replay_service.wire.codec import (
     decode_safetensors,
     encode_safetensors,
 )
-from starlette.responses import Response
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from redis.asyncio import Redis
+
 from replay_service.service.settings import Settings
-from replay_service.service.storage.buffers import Buffers
 from replay_service.service.storage.episodes import EpisodeLog
+from replay_service.service.storage.registry import BufferRegistry
+from replay_service.service.storage.transitions import TransitionStore
 from replay_service.service.storage.weights import WeightsStore
 from replay_service.wire.schema import BUFFER_NAME_PATTERN
 
@@ -25,9 +27,14 @@ async def _redis(request: Request) -> Redis:
     return redis
 
 
-async def _buffers(request: Request) -> Buffers:
-    buffers: Buffers = request.app.state.buffers
-    return buffers
+async def _registry(request: Request) -> BufferRegistry:
+    registry: BufferRegistry = request.app.state.registry
+    return registry
+
+
+async def _transitions(request: Request) -> TransitionStore:
+    transitions: TransitionStore = request.app.state.transitions
+    return transitions
 
 
 async def _weights(request: Request) -> WeightsStore:
@@ -42,7 +49,8 @@ async def _episodes(request: Request) -> EpisodeLog:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 RedisDep = Annotated[Redis, Depends(_redis)]
-BuffersDep = Annotated[Buffers, Depends(_buffers)]
+RegistryDep = Annotated[BufferRegistry, Depends(_registry)]
+TransitionsDep = Annotated[TransitionStore, Depends(_transitions)]
 WeightsDep = Annotated[WeightsStore, Depends(_weights)]
 EpisodesDep = Annotated[EpisodeLog, Depends(_episodes)]
 BufferName = Annotated[str, Path(

@@ -1,29 +1,19 @@
-"""Every error the service answers with, and the handlers that turn them into JSON.
+"""Every error the service answers with, one class per code.
 
-A response error is always `{"error": code, "message": text, "field": name or
-null, ...}`: the client SDK maps `error` to a typed exception, and a person reads
-`message`. No stack trace ever leaves the process.
+Each class names its `ErrorCode` and nothing else about the answer: the status
+comes with the code (wire.errors), so the service and the SDK cannot disagree on
+it. error_handlers.py turns them into JSON.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError as RedisResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from replay_service.wire.codec import WireError
 from replay_service.wire.errors import ErrorCode
-from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from replay_service.wire.schema import RateLimit
 
-log = logging.getLogger("replay.service")
-
-# Seconds a client should wait before retrying when Redis is unreachable.
+# Seconds a client should wait before retrying when Redis is unreachable or a rate
+# limit holds its sample back.
 RETRY_AFTER_SECONDS = 1
 
 
@@ -46,34 +36,17 @@ class ApiError(Exception):
         return {}
 
 
-class BufferNotFound(ApiError):
-    code = ErrorCode.BUFFER_NOT_FOUND
+# The request as HTTP.
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"buffer '{name}' does not exist; create it with PUT /buffers/{name}",
-                         field="name")
+class Unauthorized(ApiError):
+    code = ErrorCode.UNAUTHORIZED
 
-
-class BufferConflict(ApiError):
-    code = ErrorCode.BUFFER_CONFLICT
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
 
 
-class NotEnoughTransitions(ApiError):
-    code = ErrorCode.NOT_ENOUGH_TRANSITIONS
-
-    def __init__(self, name: str, requested: int, size: int, with_replacement: bool) -> None:
-        how = "with" if with_replacement else "without"
-        super().__init__(
-            f"buffer '{name}' holds {size} transitions; cannot sample {requested} {how} "
-            "replacement", field="batch_size", size=size)
-
-
-class LimitExceeded(ApiError):
-    code = ErrorCode.LIMIT_EXCEEDED
-
-
-class TooManyBuffers(ApiError):
-    code = ErrorCode.TOO_MANY_BUFFERS
+class Forbidden(ApiError):
+    code = ErrorCode.FORBIDDEN
 
 
 class PayloadTooLarge(ApiError):
@@ -88,63 +61,111 @@ class NotAcceptable(ApiError):
     code = ErrorCode.NOT_ACCEPTABLE
 
 
-class StorageUnavailable(ApiError):
-    code = ErrorCode.REDIS_UNAVAILABLE
+# Buffers.
+
+class BufferNotFound(ApiError):
+    code = ErrorCode.BUFFER_NOT_FOUND
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"buffer '{name}' does not exist; create it with PUT /buffers/{name}",
+                         field="name")
+
+
+class BufferConflict(ApiError):
+    code = ErrorCode.BUFFER_CONFLICT
+
+
+class TooManyBuffers(ApiError):
+    code = ErrorCode.TOO_MANY_BUFFERS
+
+
+class LimitExceeded(ApiError):
+    code = ErrorCode.LIMIT_EXCEEDED
+
+
+class InvalidRateLimit(ApiError):
+    code = ErrorCode.INVALID_RATE_LIMIT
+
+
+class InsufficientStorage(ApiError):
+    code = ErrorCode.INSUFFICIENT_STORAGE
+
+
+# Storing, reading and sampling transitions.
+
+class IdempotencyKeyReused(ApiError):
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key '{key}' was already used for a different body; "
+                         "use a new key for each batch", field="idempotency-key")
+
+
+class RangeNotHeld(ApiError):
+    code = ErrorCode.RANGE_NOT_HELD
+
+    def __init__(self, first: int, count: int, oldest: int, total: int) -> None:
+        super().__init__(f"transitions {first} to {first + count - 1} (counted from the first "
+                         f"ever inserted) are not held: the buffer holds {oldest} to {total - 1}",
+                         field="first", oldest=oldest, total_inserted=total)
+
+
+class NotEnoughTransitions(ApiError):
+    code = ErrorCode.NOT_ENOUGH_TRANSITIONS
+
+    def __init__(self, name: str, requested: int, size: int, with_replacement: bool) -> None:
+        how = "with" if with_replacement else "without"
+        super().__init__(
+            f"buffer '{name}' holds {size} transitions; cannot sample {requested} {how} "
+            "replacement", field="batch_size", size=size)
+
+
+class RateLimitExceeded(ApiError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, name: str, limit: RateLimit, *, excess: int, size: int,
+                 total_inserted: int, total_sampled: int) -> None:
+        if size < limit.min_size:
+            reason = f"it holds {size} transitions of the {limit.min_size} it needs first"
+        else:
+            reason = (f"{total_sampled} sampled against {total_inserted} inserted would pass "
+                      f"{limit.samples_per_insert} samples per insert (tolerance "
+                      f"{limit.tolerance:g}) by {excess}")
+        super().__init__(f"buffer '{name}' is rate limited: {reason}; retry later",
+                         field="batch_size", excess=excess)
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
-def error_response(code: ErrorCode, message: str, field: str | None = None,
-                   headers: dict[str, str] | None = None, *, status: int | None = None,
-                   **extra: Any) -> Response:
-    """The JSON error answer; `status` only where the HTTP layer chose it (HTTP_ERROR)."""
-    body = {"error": code, "message": message, "field": field, **extra}
-    return Response(orjson.dumps(body), status_code=status or code.status, headers=headers,
-                    media_type="application/json")
+class NotPrioritized(ApiError):
+    code = ErrorCode.NOT_PRIORITIZED
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"buffer '{name}' samples uniformly: it has no priorities (create it "
+                         'with "prioritized": {"alpha": 0.6} for prioritized replay)',
+                         field="prioritized")
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> Response:
-        return error_response(error.code, error.message, error.field,
-                              error.headers(), **error.extra)
+class InvalidPriority(ApiError):
+    code = ErrorCode.INVALID_PRIORITY
 
-    @app.exception_handler(WireError)
-    async def wire_error(_: Request, error: WireError) -> Response:
-        return error_response(error.code, error.message, error.field)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> Response:
-        first = error.errors()[0]
-        location = [str(part) for part in first["loc"] if part not in ("body", "query", "path")]
-        field = ".".join(location) or None
-        where = f"'{field}': " if field else ""
-        return error_response(ErrorCode.INVALID_REQUEST, f"{where}{first['msg']}", field)
+class ReplacementRequired(ApiError):
+    code = ErrorCode.REPLACEMENT_REQUIRED
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> Response:
-        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
-            error.status_code, ErrorCode.HTTP_ERROR)
-        return error_response(code, str(error.detail), headers=dict(error.headers or {}),
-                              status=error.status_code)
 
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
-    async def redis_unreachable(_: Request, error: Exception) -> Response:
-        log.warning("Redis unreachable: %s", error)
-        unavailable = StorageUnavailable("Redis is unreachable; retry shortly")
-        return await api_error(_, unavailable)
+class WeightsNotFound(ApiError):
+    code = ErrorCode.WEIGHTS_NOT_FOUND
 
-    @app.exception_handler(RedisResponseError)
-    async def redis_refused(_: Request, error: RedisResponseError) -> Response:
-        if str(error).startswith("OOM"):
-            return error_response(ErrorCode.REDIS_OUT_OF_MEMORY,
-                                  "Redis is out of memory (maxmemory); nothing was stored")
-        log.error("Redis refused a command: %s", error)
-        return error_response(ErrorCode.INTERNAL_ERROR, "the storage refused the request")
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no weights were published for buffer '{name}' yet", field="name")
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, error: Exception) -> Response:
-        log.exception("unexpected error")
-        return error_response(ErrorCode.INTERNAL_ERROR, "internal error; see the service log")
+
+# The storage behind the service.
+
+class StorageUnavailable(ApiError):
+    code = ErrorCode.REDIS_UNAVAILABLE
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
 from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 CARTPOLE_SCHEMA: dict[str, Any] = {
@@ -79,19 +81,34 @@ class StoreReply(BaseModel):
 
 class SampleReply(BaseModel):
     """The JSON form of a sample; `Accept: application/x-safetensors` gets the same
-    columns as tensors, the slots as the tensor `_indices`."""
+    columns as tensors, the slots as the tensor `_indices` (and `_weights`, `_inserted`).
+    With `num_batches`, every list gains a leading level: one entry per minibatch."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"size": 2048, "total_inserted": 2048, "indices": [17, 1203],
          "columns": {"obs": [[0.01, -0.02, 0.03, 0.04], [0.1, 0.2, -0.1, 0.0]], "action": [1, 0],
                      "reward": [1.0, 1.0], "next_obs": [[0.02, 0.17, 0.03, -0.25],
                                                         [0.1, 0.4, -0.1, -0.3]],
-                     "done": [False, True]}}]})
+                     "done": [False, True]}},
+        {"size": 2048, "total_inserted": 4113, "indices": [[17], [1203]],
+         "columns": {"obs": [[[0.01, -0.02, 0.03, 0.04]], [[0.1, 0.2, -0.1, 0.0]]],
+                     "action": [[1], [0]], "reward": [[1.0], [1.0]],
+                     "next_obs": [[[0.02, 0.17, 0.03, -0.25]], [[0.1, 0.4, -0.1, -0.3]]],
+                     "done": [[False], [True]]},
+         "weights": [[1.0], [1.0]], "inserted": [[4113], [1203]]}]})
 
     size: int
     total_inserted: int
-    indices: list[int] = Field(description="The slot each transition was read from.")
+    indices: list[int] | list[list[int]] = Field(
+        description="The slot each transition was read from.")
     columns: dict[str, list[Any]]
+    # Left out of the answer, never null, for a uniform buffer: hence no null in the schema.
+    weights: list[float] | list[list[float]] | SkipJsonSchema[None] = Field(
+        default=None, description="Prioritized buffers: importance-sampling weights, the "
+        "largest of each minibatch 1.")
+    inserted: list[int] | list[list[int]] | SkipJsonSchema[None] = Field(
+        default=None, description="Prioritized buffers: which transition ever inserted each "
+        "slot held; send it back with new priorities.")
 
 
 class PriorityUpdate(BaseModel):

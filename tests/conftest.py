@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from replay_service.service.redis_server import RedisServer
 
+from replay_service.service.redis_server import RedisServer
 from tests.support import ServiceProcess
 
 # Small enough that the limits can be crossed cheaply in a test.

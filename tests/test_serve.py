@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+
 from replay_service.cli.children import REPLAY
 from replay_service.service.redis_server import free_port
-
 from tests.support import REPO
 
 

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 import torch
+
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.learner import DQNLearner
 from replay_service.trainer.local_buffer import LocalReplayBuffer

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.network import QNetwork, export_weights, import_weights
 

@@ -19,13 +19,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from torch.utils.tensorboard import SummaryWriter
+
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.evaluation import evaluate, greedy_policy
 from replay_service.trainer.learner import DQNLearner
 from replay_service.trainer.local_buffer import LocalReplayBuffer
 from replay_service.trainer.network import load_checkpoint, network_from_weights, save_checkpoint
 from replay_service.trainer.schedule import epsilon_at
-from torch.utils.tensorboard import SummaryWriter
 
 __all__ = ["EvalRecord", "TrainResult", "confirm", "eval_seed", "final_observations", "train"]
 

@@ -27,6 +27,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
 from replay_service.client.collector.loop import transition_schema
 from replay_service.client.collector.policy import CollectorOrders
 from replay_service.client.results import Batch
@@ -40,8 +43,6 @@ from replay_service.trainer.prefetch import Prefetcher
 from replay_service.trainer.reference import EvalRecord, TrainResult, eval_seed
 from replay_service.trainer.schedule import epsilon_at
 from replay_service.wire.schema import Prioritized
-from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 __all__ = ["ServiceTrainResult", "train_from_service"]
 

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 import safetensors
 import safetensors.numpy
+
 from replay_service.wire.errors import ErrorCode
 from replay_service.wire.schema import FIELD_NAME_PATTERN, DType, FieldSpec, Schema
 

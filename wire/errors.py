@@ -50,6 +50,8 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     NOT_PRIORITIZED = "not_prioritized"
     INVALID_PRIORITY = "invalid_priority"
+    REPLACEMENT_REQUIRED = "replacement_required"
+    INVALID_RATE_LIMIT = "invalid_rate_limit"
     RATE_LIMITED = "rate_limited"
     WEIGHTS_NOT_FOUND = "weights_not_found"
     # The storage behind the service.

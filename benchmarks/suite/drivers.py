@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import orjson
 import redis
+
 from replay_service.benchmarks.suite.payloads import PAYLOADS, Payload
 from replay_service.benchmarks.suite.plan import Case, RawForm, Subject
 from replay_service.benchmarks.suite.raw_hash import HashRing

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+
 from replay_service.service.storage import records
 from replay_service.wire.schema import Schema
 

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
 from replay_service.benchmarks.suite.drivers import ClientState, Task
 
 __all__ = ["ClientPool", "Outcome"]

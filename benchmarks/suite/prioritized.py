@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 import numpy as np
+
 from replay_service.benchmarks.suite.replies import checked
 from replay_service.wire.codec import SAFETENSORS, decode_safetensors, encode_safetensors
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import psutil
 import redis
+
 from replay_service.benchmarks.suite import prioritized
 from replay_service.benchmarks.suite.drivers import Target, Task
 from replay_service.benchmarks.suite.payloads import Payload

@@ -18,6 +18,7 @@ from typing import cast
 import httpx
 import psutil
 import redis
+
 from replay_service.benchmarks.suite.drivers import RawRing, raw_ring
 from replay_service.benchmarks.suite.payloads import Payload
 from replay_service.benchmarks.suite.plan import RawForm

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
+
 from replay_service.client.collector.nstep import NStepTransitions
 from replay_service.client.collector.policy import CollectorOrders, MlpQPolicy, epsilon_greedy
 from replay_service.client.errors import BufferNotFound, ReplayError

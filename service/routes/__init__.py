@@ -1,6 +1,7 @@
 """The HTTP API: one router per resource."""
 
 from fastapi import APIRouter
+
 from replay_service.service.routes import buffers, episodes, health, transitions, weights
 
 api_router = APIRouter()

@@ -3,10 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body
-from replay_service.service.deps import BufferName, BuffersDep, SettingsDep
+from starlette.responses import Response
+
+from replay_service.service.deps import BufferName, RegistryDep, SettingsDep
 from replay_service.service.errors import ApiError, LimitExceeded
 from replay_service.service.models import BufferInfo, BufferList, BufferSpec, ErrorReply, SizeInfo
-from starlette.responses import Response
+from replay_service.service.storage.registry import BufferRegistry
 
 router = APIRouter(prefix="/buffers", tags=["buffers"])
 
@@ -16,7 +18,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 @router.put("/{name}", status_code=201, response_model=BufferInfo, responses={
     200: {"model": BufferInfo, "description": "An identical buffer already exists"}, **ERRORS})
-async def create_buffer(name: BufferName, buffers: BuffersDep, settings: SettingsDep,
+async def create_buffer(name: BufferName, registry: RegistryDep, settings: SettingsDep,
                         response: Response,
                         spec: Annotated[BufferSpec | None, Body()] = None) -> BufferInfo:
     """Create a buffer. Idempotent: the same request again answers 200; a buffer of the
@@ -30,50 +32,49 @@ async def create_buffer(name: BufferName, buffers: BuffersDep, settings: Setting
     if schema is not None and schema.record_size > settings.max_record_bytes:
         raise LimitExceeded(f"one transition would take {schema.record_size} bytes; the limit is "
                        f"{settings.max_record_bytes} (REPLAY_MAX_RECORD_BYTES)", field="schema")
-    _, created = await buffers.registry.create(name, spec.capacity, schema,
-                                               default_capacity=settings.default_capacity,
-                                               prioritized=spec.prioritized,
-                                               rate_limit=spec.rate_limit)
+    _, created = await registry.create(name, spec.capacity, schema,
+                                       default_capacity=settings.default_capacity,
+                                       prioritized=spec.prioritized, rate_limit=spec.rate_limit)
     if not created:
         response.status_code = 200
-    return await _info(buffers, name)
+    return await _info(registry, name)
 
 
 @router.get("", response_model=BufferList)
-async def list_buffers(buffers: BuffersDep) -> BufferList:
+async def list_buffers(registry: RegistryDep) -> BufferList:
     infos = []
-    for name in await buffers.registry.names():
+    for name in await registry.names():
         try:
-            infos.append(await _info(buffers, name))
+            infos.append(await _info(registry, name))
         except ApiError:  # deleted while listing
             continue
     return BufferList(buffers=infos)
 
 
 @router.get("/{name}", response_model=BufferInfo, responses=ERRORS)
-async def get_buffer(name: BufferName, buffers: BuffersDep) -> BufferInfo:
+async def get_buffer(name: BufferName, registry: RegistryDep) -> BufferInfo:
     """Capacity, schema and counters of one buffer."""
-    return await _info(buffers, name)
+    return await _info(registry, name)
 
 
 @router.get("/{name}/size", response_model=SizeInfo, responses=ERRORS)
-async def buffer_size(name: BufferName, buffers: BuffersDep) -> SizeInfo:
+async def buffer_size(name: BufferName, registry: RegistryDep) -> SizeInfo:
     """Size, capacity, total inserted and total sampled, read in one call."""
-    counters = await buffers.registry.counters(name)
+    counters = await registry.counters(name)
     return SizeInfo(size=counters.size, capacity=counters.capacity,
                     total_inserted=counters.total_inserted, total_sampled=counters.total_sampled)
 
 
 @router.delete("/{name}", status_code=204, responses=ERRORS)
-async def delete_buffer(name: BufferName, buffers: BuffersDep) -> Response:
+async def delete_buffer(name: BufferName, registry: RegistryDep) -> Response:
     """Delete a buffer and every transition in it."""
-    await buffers.registry.delete(name)
+    await registry.delete(name)
     return Response(status_code=204)
 
 
-async def _info(buffers: BuffersDep, name: str) -> BufferInfo:
-    meta = await buffers.registry.get(name, fresh=True)
-    counters = await buffers.registry.counters(name)
+async def _info(registry: BufferRegistry, name: str) -> BufferInfo:
+    meta = await registry.get(name, fresh=True)
+    counters = await registry.counters(name)
     return BufferInfo(name=name, schema=meta.schema, created_at=meta.created_at,
                       prioritized=meta.prioritized, rate_limit=meta.rate_limit,
                       size=counters.size, capacity=counters.capacity,

@@ -3,7 +3,8 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from replay_service.service.deps import BufferName, BuffersDep, EpisodesDep
+
+from replay_service.service.deps import BufferName, EpisodesDep, RegistryDep
 from replay_service.service.errors import LimitExceeded
 from replay_service.service.models import (
     EpisodeList,
@@ -21,10 +22,9 @@ _LAST_POSSIBLE_ID = f"{2**64 - 1}-{2**64 - 1}"
 
 @router.post("", response_model=EpisodesRecorded,
              responses={code: {"model": ErrorReply} for code in (404, 422, 503)})
-async def record_episodes(name: BufferName, report: EpisodeReport, buffers: BuffersDep,
+async def record_episodes(name: BufferName, report: EpisodeReport,
                           episodes: EpisodesDep) -> EpisodesRecorded:
     """Record finished episodes (return and length), in order."""
-    await buffers.registry.get(name)  # 404 for an unknown buffer
     last_id = await episodes.append(name, [
         Episode(episode_return=item.episode_return, length=item.length, source=item.source)
         for item in report.episodes])
@@ -34,7 +34,7 @@ async def record_episodes(name: BufferName, report: EpisodeReport, buffers: Buff
 @router.get("", response_model=EpisodeList,
             responses={code: {"model": ErrorReply} for code in (404, 422, 503)})
 async def list_episodes(
-        name: BufferName, buffers: BuffersDep, episodes: EpisodesDep,
+        name: BufferName, registry: RegistryDep, episodes: EpisodesDep,
         after: Annotated[str, Query(pattern=r"^\d+(-\d+)?$", description=(
             "Only episodes after this id (the last_id of a previous answer); 0 for the "
             "oldest kept."))] = "0",
@@ -43,7 +43,7 @@ async def list_episodes(
     if any(int(part) >= 2**64 for part in after.split("-")):
         raise LimitExceeded("`after` is not a stream id: each part must be below 2^64",
                             field="after")
-    await buffers.registry.get(name)
+    await registry.get(name)
     if after == _LAST_POSSIBLE_ID:  # nothing can come after it
         return EpisodeList(episodes=[], last_id=after)
     logged = await episodes.read(name, after, limit)

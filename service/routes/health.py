@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 from redis.exceptions import RedisError
+
 from replay_service.service.deps import RedisDep
 from replay_service.service.errors import StorageUnavailable
 from replay_service.service.models import ErrorReply

@@ -5,14 +5,16 @@ from zlib import crc32
 
 import numpy as np
 from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
 from replay_service.service.bodies import (
     decode_transitions,
     read_body,
     sample_response,
     wants_binary,
 )
-from replay_service.service.deps import BufferName, BuffersDep, SettingsDep
-from replay_service.service.errors import LimitExceeded
+from replay_service.service.deps import BufferName, SettingsDep, TransitionsDep
+from replay_service.service.errors import InvalidPriority, LimitExceeded
 from replay_service.service.models import (
     ErrorReply,
     PrioritiesUpdated,
@@ -20,10 +22,8 @@ from replay_service.service.models import (
     SampleReply,
     StoreReply,
 )
-from replay_service.service.storage.buffers import UnusableField
 from replay_service.service.storage.ring import IdempotencyKey
 from replay_service.wire.codec import JSON, SAFETENSORS
-from starlette.responses import Response
 
 router = APIRouter(prefix="/buffers/{name}", tags=["transitions"])
 
@@ -54,7 +54,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/transitions", response_model=StoreReply, responses=_ERRORS,
              openapi_extra={"requestBody": _STORE_BODY})
-async def store(name: BufferName, request: Request, buffers: BuffersDep, settings: SettingsDep,
+async def store(name: BufferName, request: Request, transitions: TransitionsDep,
+                settings: SettingsDep,
                 content_type: Annotated[str | None, Header()] = None,
                 idempotency_key: Annotated[str | None, Header(
                     pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description=(
@@ -72,7 +73,7 @@ async def store(name: BufferName, request: Request, buffers: BuffersDep, setting
         digest = f"{len(body)}:{crc32(body):08x}"
         idempotency = IdempotencyKey(idempotency_key, digest, settings.idempotency_ttl_s)
     batch = decode_transitions(content_type, body, settings.max_json_body_bytes)
-    stored = await buffers.store(name, batch, idempotency)
+    stored = await transitions.store(name, batch, idempotency)
     return StoreReply(stored=stored.inserted.count, first_slot=stored.inserted.first_slot,
                       size=stored.inserted.size, capacity=stored.capacity,
                       total_inserted=stored.inserted.total_inserted)
@@ -82,7 +83,7 @@ async def store(name: BufferName, request: Request, buffers: BuffersDep, setting
     200: {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
         "type": "string", "format": "binary"}}}}, **_ERRORS})
 async def read_transitions(
-        name: BufferName, buffers: BuffersDep, settings: SettingsDep,
+        name: BufferName, transitions: TransitionsDep, settings: SettingsDep,
         first: Annotated[int, Query(ge=0, description=(
             "Position of the first transition, counted from the first ever inserted (0); "
             "the buffer holds total_inserted - size up to total_inserted - 1."))],
@@ -94,13 +95,13 @@ async def read_transitions(
         raise LimitExceeded(f"count {count} is over the limit of {settings.max_sample} "
                             "(REPLAY_MAX_SAMPLE)", field="count")
     binary = wants_binary(accept)
-    return sample_response(await buffers.read(name, first, count), binary)
+    return sample_response(await transitions.read(name, first, count), binary)
 
 
 @router.get("/sample", responses={
     200: {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
         "type": "string", "format": "binary"}}}}, **_ERRORS})
-async def sample(name: BufferName, buffers: BuffersDep, settings: SettingsDep,
+async def sample(name: BufferName, transitions: TransitionsDep, settings: SettingsDep,
                  batch_size: Annotated[int, Query(ge=1, examples=[64])],
                  num_batches: Annotated[int | None, Query(ge=1, examples=[128], description=(
                      "Draw this many minibatches in one request: every column then has "
@@ -126,21 +127,21 @@ async def sample(name: BufferName, buffers: BuffersDep, settings: SettingsDep,
                             f"over the limit of {settings.max_sample} (REPLAY_MAX_SAMPLE)",
                             field=field)
     binary = wants_binary(accept)
-    batch = await buffers.sample(name, batch_size, num_batches, with_replacement=replace,
-                                 beta=beta, wait_s=timeout_s)
+    batch = await transitions.sample(name, batch_size, num_batches, with_replacement=replace,
+                                     beta=beta, wait_s=timeout_s)
     return sample_response(batch, binary)
 
 
 @router.post("/priorities", response_model=PrioritiesUpdated, responses=_ERRORS)
 async def update_priorities(name: BufferName, update: PriorityUpdate,
-                            buffers: BuffersDep) -> PrioritiesUpdated:
+                            transitions: TransitionsDep) -> PrioritiesUpdated:
     """Set new priorities of sampled transitions (prioritized buffers), e.g. each
     transition's |TD error| plus a small epsilon. The service raises them to alpha."""
     lengths = {len(update.indices), len(update.inserted), len(update.priorities)}
     if len(lengths) != 1:
-        raise UnusableField("indices, inserted and priorities need one entry each per "
+        raise InvalidPriority("indices, inserted and priorities need one entry each per "
                             "transition", field="priorities")
-    updated, skipped = await buffers.update_priorities(
+    updated, skipped = await transitions.update_priorities(
         name, np.asarray(update.indices, np.int64), np.asarray(update.inserted, np.int64),
         np.asarray(update.priorities, np.float64))
     return PrioritiesUpdated(updated=updated, skipped=skipped)

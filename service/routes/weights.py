@@ -3,12 +3,13 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from starlette.responses import Response
+
 from replay_service.service.bodies import read_body
 from replay_service.service.deps import BufferName, SettingsDep, WeightsDep
 from replay_service.service.errors import UnsupportedMediaType
 from replay_service.service.models import ErrorReply, WeightsReply
 from replay_service.wire.codec import BINARY_ALIASES, SAFETENSORS, decode_safetensors
-from starlette.responses import Response
 
 router = APIRouter(prefix="/buffers/{name}/weights", tags=["weights"])
 

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
+
 from replay_service.service.storage import keys
+from replay_service.service.storage.scripts import Scripts
+from replay_service.service.storage.status import status_of
 
 # Entries kept per buffer (approximately: trimming is done in whole stream nodes).
 MAX_EPISODES = 100_000
@@ -29,19 +32,20 @@ class LoggedEpisode(Episode):
 
 
 class EpisodeLog:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
         self._redis = redis
+        self._scripts = scripts
 
     async def append(self, name: str, episodes: list[Episode]) -> str:
-        """Add episodes in order; returns the id of the last one."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for episode in episodes:
-                pipe.xadd(keys.episodes(name), {"return": repr(episode.episode_return),
-                                                "length": episode.length,
-                                                "source": episode.source},
-                          maxlen=MAX_EPISODES, approximate=True)
-            ids = cast(list[bytes], await pipe.execute())
-        return ids[-1].decode()
+        """Add episodes in order, if the buffer exists now (in Redis, whatever this
+        process has cached); returns the id of the last one."""
+        reply = await self._scripts.append_episodes(
+            keys=[keys.meta(name), keys.episodes(name)],
+            args=[MAX_EPISODES, *(value for episode in episodes for value in (
+                repr(episode.episode_return), episode.length, episode.source))])
+        status_of(reply, name)
+        last_id: bytes = reply[1]
+        return last_id.decode()
 
     async def read(self, name: str, after: str, limit: int) -> list[LoggedEpisode]:
         """Episodes logged after the id `after` ("0" for the oldest kept), oldest first."""

@@ -57,10 +57,16 @@ class BufferMeta:
             if (min_size or per_insert) else None,
         )
 
-    def options_hash(self) -> dict[str, str | int | float]:
-        """The fields `from_hash` reads back as `prioritized` and `rate_limit`."""
+    def new_hash(self) -> dict[str, str | int | float]:
+        """The meta hash a new buffer starts with: what `from_hash` reads back, and
+        counters at zero."""
         limit = self.rate_limit or RateLimit()
-        return {"alpha": self.prioritized.alpha if self.prioritized else "",
+        return {"incarnation": self.incarnation, "capacity": self.capacity,
+                "schema": self.schema.canonical_json() if self.schema else "",
+                "record_size": self.schema.record_size if self.schema else 0,
+                "slots_per_segment": self.slots_per_segment, "created_at": self.created_at,
+                "total_inserted": 0, "total_sampled": 0,
+                "alpha": self.prioritized.alpha if self.prioritized else "",
                 "levels": len(tree_level_sizes(self.capacity)) if self.prioritized else 0,
                 "max_priority": 1.0, "min_size": limit.min_size,
                 "samples_per_insert": limit.samples_per_insert or "",
@@ -90,6 +96,11 @@ class BufferMeta:
         record = self.schema.record_size if self.schema else 0
         tree = 8 * sum(tree_level_sizes(self.capacity)) / self.capacity if self.prioritized else 0
         return record + tree
+
+    @property
+    def reserved_bytes(self) -> int:
+        """What the memory budget holds for the ring: nothing until a schema sizes it."""
+        return int(self.capacity * self.bytes_per_slot) if self.schema else 0
 
 
 def slots_per_segment(schema: Schema | None, capacity: int, segment_bytes: int) -> int:

@@ -8,6 +8,7 @@ i x record_size of a segment string and reads any slot in O(1).
 from __future__ import annotations
 
 import numpy as np
+
 from replay_service.wire.schema import Schema
 
 __all__ = ["pack", "unpack"]

@@ -9,20 +9,20 @@ from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+
 from replay_service.service.errors import (
     BufferConflict,
     BufferNotFound,
+    InvalidRateLimit,
     LimitExceeded,
     TooManyBuffers,
 )
 from replay_service.service.storage import keys
-from replay_service.service.storage.memory import MemoryBudget
+from replay_service.service.storage.memory import UNLIMITED, MemoryBudget
 from replay_service.service.storage.meta import BufferMeta, Counters, slots_per_segment
 from replay_service.service.storage.scripts import Scripts
+from replay_service.service.storage.status import Status, status_of
 from replay_service.wire.schema import Prioritized, RateLimit, Schema
-
-_STALE = 2
-
 
 # Every script call names every Redis string of its ring, so their number is bounded.
 MAX_SEGMENTS = 4_096
@@ -37,8 +37,17 @@ def _check_layout(meta: BufferMeta) -> None:
             "the capacity (or raise REPLAY_SEGMENT_BYTES)", field="capacity")
 
 
-class StaleMeta(Exception):
-    """The buffer was deleted and re-created since this process cached it."""
+def _never_sampled(meta: BufferMeta, defaulted: bool) -> InvalidRateLimit | None:
+    """A rate limit waiting for more transitions than the ring holds would answer 429 to
+    every sample forever: the error refusing it, if so."""
+    min_size = meta.rate_limit.min_size if meta.rate_limit else 0
+    if min_size <= meta.capacity:
+        return None
+    which = " (the default capacity, REPLAY_DEFAULT_CAPACITY)" if defaulted else ""
+    return InvalidRateLimit(
+        f"rate_limit.min_size {min_size} is over the capacity {meta.capacity}{which}: the "
+        f"buffer would never be sampled because it can never hold more than {meta.capacity} "
+        "transitions; lower min_size or raise the capacity", field="rate_limit.min_size")
 
 
 class BufferRegistry:
@@ -65,32 +74,50 @@ class BufferRegistry:
 
         Left out (None), capacity, schema, `prioritized` (else uniform sampling) and
         `rate_limit` match whatever an existing buffer has; given, they must match it.
+        The buffer, its registry entry and its memory reservation appear in one script,
+        so racing creates and deletes leave the reservations exact.
         """
-        if await self._redis.scard(keys.REGISTRY) >= self._max_buffers and not await self._exists(
-                name):
-            raise TooManyBuffers(f"the service holds {self._max_buffers} buffers, its limit; "
-                                 "delete one or raise REPLAY_MAX_BUFFERS")
         new_capacity = capacity or default_capacity
         wanted = BufferMeta(name=name, incarnation=secrets.token_hex(8), capacity=new_capacity,
                             schema=schema, created_at=time.time(),
                             slots_per_segment=slots_per_segment(schema, new_capacity,
                                                                 self._segment_bytes),
                             prioritized=prioritized, rate_limit=rate_limit)
-        if schema is not None and not await self._exists(name):
+        deadlock = _never_sampled(wanted, defaulted=capacity is None)
+        if deadlock is not None:
+            if capacity is not None:
+                raise deadlock
+            try:  # only an existing, larger buffer can match a capacity left out
+                existing = await self.get(name, fresh=True)
+            except BufferNotFound:
+                raise deadlock from None
+            return await self._matching(existing, capacity, schema, prioritized,
+                                        rate_limit), False
+        if schema is not None:
             _check_layout(wanted)
-            await self._memory.reserve(name, new_capacity, wanted.bytes_per_slot)
-        fields = {"incarnation": wanted.incarnation, "capacity": new_capacity,
-                  "schema": schema.canonical_json() if schema else "",
-                  "record_size": schema.record_size if schema else 0,
-                  "slots_per_segment": wanted.slots_per_segment,
-                  "created_at": wanted.created_at, "total_inserted": 0, "total_sampled": 0,
-                  **wanted.options_hash()}
-        created = await self._scripts.create(
-            keys=[keys.meta(name)], args=[part for pair in fields.items() for part in pair])
-        await self._redis.sadd(keys.REGISTRY, name)
+        budget = await self._memory.current() if wanted.reserved_bytes else UNLIMITED
+        fields = wanted.new_hash()
+        reply = await self._scripts.create(
+            keys=[keys.meta(name), keys.REGISTRY, keys.RESERVATIONS],
+            args=[name, wanted.reserved_bytes, budget.reservable, self._max_buffers,
+                  *(part for pair in fields.items() for part in pair)])
+        status = status_of(reply, name)
+        if status is Status.TOO_MANY:
+            raise TooManyBuffers(f"the service holds {self._max_buffers} buffers, its limit; "
+                                 "delete one or raise REPLAY_MAX_BUFFERS")
+        if status is Status.REFUSED:
+            raise budget.refusal(name, new_capacity, wanted.bytes_per_slot, reply[1])
         meta = await self.get(name, fresh=True)
-        if created:
+        if status is Status.CREATED:
             return meta, True
+        return await self._matching(meta, capacity, schema, prioritized, rate_limit), False
+
+    async def _matching(self, meta: BufferMeta, capacity: int | None, schema: Schema | None,
+                        prioritized: Prioritized | None, rate_limit: RateLimit | None
+                        ) -> BufferMeta:
+        """The existing buffer, if what was asked for matches it (adopting the schema
+        asked for when it has none yet); else BufferConflict naming the first mismatch."""
+        name = meta.name
         if capacity is not None and meta.capacity != capacity:
             raise BufferConflict(f"buffer '{name}' exists with capacity {meta.capacity}, not "
                                  f"{capacity}; delete it first to change it", field="capacity")
@@ -106,7 +133,7 @@ class BufferRegistry:
                 raise BufferConflict(f"buffer '{name}' exists with another schema: "
                                      f"{meta.schema.canonical_json() if meta.schema else None}",
                                      field="schema")
-        return meta, False
+        return meta
 
     async def get(self, name: str, *, fresh: bool = False) -> BufferMeta:
         if not fresh and name in self._cache:
@@ -123,21 +150,24 @@ class BufferRegistry:
         self._cache.pop(name, None)
 
     async def adopt_schema(self, meta: BufferMeta, schema: Schema) -> BufferMeta:
-        """Set the schema of a buffer created without one; the first writer wins."""
+        """Set the schema of a buffer created without one, reserving the memory its ring
+        now needs in the same script; the first writer wins and only it reserves."""
         adopted = dataclasses.replace(meta, schema=schema, slots_per_segment=slots_per_segment(
             schema, meta.capacity, self._segment_bytes))
         _check_layout(adopted)
-        await self._memory.reserve(meta.name, meta.capacity, adopted.bytes_per_slot)
-        status, *_ = await self._scripts.adopt_schema(
-            keys=[meta.meta_key],
+        budget = await self._memory.current()
+        reply = await self._scripts.adopt_schema(
+            keys=[meta.meta_key, keys.RESERVATIONS],
             args=[meta.incarnation, schema.canonical_json(), schema.record_size,
-                  slots_per_segment(schema, meta.capacity, self._segment_bytes)])
-        if status == _STALE:
-            raise StaleMeta
+                  adopted.slots_per_segment, meta.name, adopted.reserved_bytes,
+                  budget.reservable])
+        if status_of(reply, meta.name) is Status.REFUSED:
+            raise budget.refusal(meta.name, meta.capacity, adopted.bytes_per_slot, reply[1])
         return await self.get(meta.name, fresh=True)
 
     async def delete(self, name: str) -> None:
-        """Remove the metadata and every segment in one transaction.
+        """Remove the metadata, every segment, the registry entry and the memory
+        reservation in one transaction.
 
         WATCH makes the deletion start over if a first store adopts a schema (and
         so changes the segment layout) between reading the metadata and deleting.
@@ -149,10 +179,10 @@ class BufferRegistry:
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.unlink(*BufferMeta.from_hash(name, fields).all_keys)
             pipe.srem(keys.REGISTRY, name)
+            pipe.hdel(keys.RESERVATIONS, name)
 
         try:
             await self._redis.transaction(unlink_all, keys.meta(name))
-            await self._memory.release(name)
         finally:
             self.forget(name)
 
@@ -168,6 +198,3 @@ class BufferRegistry:
         assert inserted is not None and sampled is not None  # created with the capacity
         return Counters(capacity=int(capacity), size=min(int(inserted), int(capacity)),
                         total_inserted=int(inserted), total_sampled=int(sampled))
-
-    async def _exists(self, name: str) -> bool:
-        return bool(await self._redis.exists(keys.meta(name)))

@@ -6,14 +6,26 @@ from importlib.resources import files
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-# Redis 6.2 has no function libraries, so shared Lua (the sum tree, the rate limit
-# check) is prepended to each script that uses it.
+# EVAL has no libraries of shared functions (Redis 7's functions are a separate API
+# with its own deployment), so the shared Lua is prepended to each script that uses
+# it: meta.lua loads and checks the meta hash, layout.lua locates slots in segments,
+# reserve.lua keeps the memory budget, sum_tree.lua and rate_limit.lua serve sampling.
 _PRELUDES = {
-    "insert": ("sum_tree",),
-    "sample": ("rate_limit",),
-    "sample_prioritized": ("sum_tree", "rate_limit"),
-    "update_priorities": ("sum_tree",),
+    "create": ("reserve",),
+    "adopt_schema": ("meta", "reserve"),
+    "insert": ("meta", "layout", "sum_tree"),
+    "read_range": ("meta", "layout"),
+    "sample": ("meta", "layout", "rate_limit"),
+    "sample_prioritized": ("meta", "layout", "sum_tree", "rate_limit"),
+    "update_priorities": ("meta", "layout", "sum_tree"),
 }
+
+
+def source(name: str) -> str:
+    """A script's text as Redis runs it: its preludes, then itself."""
+    lua = files(__package__).joinpath("lua")
+    return "\n".join(lua.joinpath(f"{part}.lua").read_text()
+                     for part in (*_PRELUDES.get(name, ()), name))
 
 
 @dataclass(frozen=True)
@@ -25,18 +37,12 @@ class Scripts:
     sample_prioritized: AsyncScript
     update_priorities: AsyncScript
     read_range: AsyncScript
-    reserve_memory: AsyncScript
     publish_weights: AsyncScript
     fetch_weights: AsyncScript
+    append_episodes: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> "Scripts":
         """Scripts are sent by hash and re-sent after a Redis restart (NOSCRIPT)."""
-        lua = files(__package__).joinpath("lua")
-
-        def source(name: str) -> str:
-            return "\n".join(lua.joinpath(f"{part}.lua").read_text()
-                             for part in (*_PRELUDES.get(name, ()), name))
-
         return cls(**{name: redis.register_script(source(name))
                       for name in cls.__dataclass_fields__})

@@ -10,19 +10,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from replay_service.service.errors import ApiError, BufferNotFound
+from replay_service.service.errors import WeightsNotFound
 from replay_service.service.storage import keys
 from replay_service.service.storage.scripts import Scripts
-from replay_service.wire.errors import ErrorCode
-
-_NONE, _UNCHANGED = 0, 1
-
-
-class WeightsNotFound(ApiError):
-    code = ErrorCode.WEIGHTS_NOT_FOUND
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no weights were published for buffer '{name}' yet", field="name")
+from replay_service.service.storage.status import Status, status_of
 
 
 @dataclass(frozen=True)
@@ -45,14 +36,14 @@ class WeightsStore:
     async def publish(self, name: str, body: bytes) -> Published:
         reply = await self._scripts.publish_weights(
             keys=[keys.meta(name), keys.weights(name)], args=[body, time.time()])
-        if reply[0] != 0:
-            raise BufferNotFound(name)
+        status_of(reply, name)
         return Published(version=reply[1], etag=reply[2].decode())
 
     async def fetch(self, name: str, held_etag: str | None) -> Fetched:
         reply = await self._scripts.fetch_weights(keys=[keys.weights(name)],
                                                   args=[held_etag or ""])
-        if reply[0] == _NONE:
+        status = status_of(reply, name)
+        if status is Status.UNPUBLISHED:
             raise WeightsNotFound(name)
-        body = None if reply[0] == _UNCHANGED else reply[3]
+        body = None if status is Status.UNCHANGED else reply[3]
         return Fetched(version=reply[1], etag=reply[2].decode(), body=body)

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from replay_service.benchmarks.suite.plan import (
     RAW_FORMS,
     Case,
@@ -21,7 +22,6 @@ from replay_service.benchmarks.suite.plan import (
 from replay_service.benchmarks.suite.report import ceiling, render, targets
 from replay_service.benchmarks.suite.results import Measurement, Repetition, Results
 from replay_service.cli.children import REPLAY
-
 from tests.support import REPO
 
 pytestmark = pytest.mark.slow  # starting the two services alone takes seconds

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from replay_service.service.redis_server import free_port
 
 from replay_service import (
     AsyncReplayClient,
@@ -19,6 +18,7 @@ from replay_service import (
     NotEnoughTransitions,
     RetryPolicy,
 )
+from replay_service.service.redis_server import free_port
 from tests.support import ServiceProcess
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from replay_service.service.redis_server import RedisServer, free_port
 
 from replay_service import (
     BufferNotFound,
@@ -27,6 +26,7 @@ from replay_service import (
     ServiceUnavailable,
     TransitionsDropped,
 )
+from replay_service.service.redis_server import RedisServer, free_port
 from tests.support import ServiceProcess
 
 CARTPOLE = Schema.model_validate({"fields": {

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
+
+from replay_service import AsyncReplayClient, ReplayClient
 from replay_service.client.outbox import Outbox, SealedBatch
 from replay_service.client.results import StoreResult
 from replay_service.service.redis_server import RedisServer
-
-from replay_service import AsyncReplayClient, ReplayClient
 from tests.support import ServiceProcess
 
 BATCH = 100

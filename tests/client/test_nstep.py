@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from replay_service.client.collector.nstep import NStepTransitions
 
 GAMMA = 0.5

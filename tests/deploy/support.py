@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import replay_service.cli as cli
 import typer.main
-from replay_service.service.settings import Settings
 
+import replay_service.cli as cli
+from replay_service.service.settings import Settings
 from tests.support import REPO
 
 __all__ = ["COMPOSE_FILE", "DOCKERFILE", "Stage", "compose", "compose_config",

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from replay_service.service.redis_server import find_redis_server, free_port
 
+from replay_service.service.redis_server import find_redis_server, free_port
 from tests.deploy.support import compose_config, dockerfile_stages
 
 PASSWORD = "compose-test"

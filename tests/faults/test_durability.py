@@ -10,9 +10,9 @@ from typing import Literal
 import httpx
 import numpy as np
 import pytest
+
 from replay_service.service.redis_server import RedisServer
 from replay_service.wire.codec import SAFETENSORS, encode_safetensors
-
 from tests.support import ServiceProcess
 
 SCHEMA = {"fields": {"id": {"dtype": "int64"}, "obs": {"dtype": "float32", "shape": [4]}}}

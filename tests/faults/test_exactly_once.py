@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+
 from replay_service.service.redis_server import RedisServer
 from replay_service.wire.codec import SAFETENSORS, decode_safetensors
-
 from tests.support import REPO, ServiceProcess
 
 WRITERS = 8

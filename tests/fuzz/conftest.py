@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from replay_service.service.redis_server import RedisServer
 
+from replay_service.service.redis_server import RedisServer
 from tests.conftest import SERVICE_LIMITS
 from tests.fuzz.pool import Pool
 from tests.fuzz.tally import TALLY

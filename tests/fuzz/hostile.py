@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from replay_service.wire.codec import encode_safetensors
 
+from replay_service.wire.codec import encode_safetensors
 from tests.service.factories import TRACKED_SCHEMA, tracked_columns
 
 __all__ = [

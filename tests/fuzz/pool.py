@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 import orjson
+
 from replay_service.service.models import CARTPOLE_SCHEMA
 from replay_service.wire.codec import (
     INDICES_TENSOR,
@@ -33,7 +34,6 @@ from replay_service.wire.codec import (
     encode_safetensors,
 )
 from replay_service.wire.schema import BUFFER_NAME_PATTERN
-
 from tests.fuzz.tally import TALLY
 from tests.service.factories import TRACKED_SCHEMA, create, store_binary, tracked_columns
 

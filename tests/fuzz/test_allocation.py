@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import pytest
 from hypothesis import given
+
 from replay_service.wire.codec import (
     DecodedBatch,
     WireError,
@@ -27,7 +28,6 @@ from replay_service.wire.codec import (
     infer_schema,
 )
 from replay_service.wire.schema import Schema
-
 from tests.fuzz import hostile
 from tests.fuzz.budget import IGNORE_HYPOTHESIS_NOISE, fuzz
 from tests.fuzz.tally import TALLY

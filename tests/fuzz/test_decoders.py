@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
 from replay_service.service.models import CARTPOLE_SCHEMA
 from replay_service.service.storage import records
 from replay_service.wire.codec import (
@@ -28,7 +29,6 @@ from replay_service.wire.codec import (
     read_safetensors_metadata,
 )
 from replay_service.wire.schema import Schema
-
 from tests.fuzz import hostile
 from tests.fuzz.budget import IGNORE_HYPOTHESIS_NOISE, fuzz
 from tests.fuzz.tally import TALLY

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from replay_service.wire.codec import JSON, SAFETENSORS, decode_safetensors, encode_safetensors
 
+from replay_service.wire.codec import JSON, SAFETENSORS, decode_safetensors, encode_safetensors
 from tests.conftest import SERVICE_LIMITS
 from tests.fuzz import hostile
 from tests.fuzz.budget import IGNORE_HYPOTHESIS_NOISE, fuzz

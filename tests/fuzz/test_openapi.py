@@ -19,11 +19,11 @@ import requests
 import schemathesis
 from hypothesis import given
 from hypothesis import strategies as st
+from schemathesis import Case, Config, GenerationMode
+
 from replay_service.service.app import create_app
 from replay_service.service.settings import Settings
 from replay_service.wire.codec import SAFETENSORS
-from schemathesis import Case, Config, GenerationMode
-
 from tests.fuzz import hostile
 from tests.fuzz.budget import IGNORE_HYPOTHESIS_NOISE, SEED, examples, fuzz
 from tests.fuzz.conftest import REQUEST_TIMEOUT_S

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+
 from replay_service.wire.codec import (
     INDICES_TENSOR,
     SAFETENSORS,

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from replay_service.service.redis_server import RedisServer
 
 from replay_service import Forbidden, ReplayClient, Unauthorized
+from replay_service.service.redis_server import RedisServer
 from tests.support import ServiceProcess
 
 WRITE_KEY = "write-key-0123456789abcdef"

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from replay_service.wire.codec import SAFETENSORS, encode_safetensors
 
+from replay_service.wire.codec import SAFETENSORS, encode_safetensors
 from tests.conftest import SERVICE_LIMITS
 from tests.service.factories import TRACKED_SCHEMA, create, read_all, store_binary, tracked_columns
 

@@ -1,8 +1,14 @@
 """Collectors report finished episodes; readers poll for the ones they have not seen."""
 
-import httpx
+from pathlib import Path
 
+import httpx
+import redis
+
+from replay_service.service.redis_server import RedisServer
+from replay_service.service.storage import keys
 from tests.service.factories import create
+from tests.support import ServiceProcess
 
 
 def record(http: httpx.Client, name: str, *returns: float) -> httpx.Response:
@@ -60,3 +66,20 @@ def test_deleting_a_buffer_deletes_its_episodes(http: httpx.Client, buffer_name:
     http.delete(f"/buffers/{buffer_name}")
     create(http, buffer_name, 10)
     assert http.get(f"/buffers/{buffer_name}/episodes").json()["episodes"] == []
+
+
+def test_episodes_for_a_buffer_another_worker_deleted_are_404(
+        http: httpx.Client, redis_server: RedisServer, logs_dir: Path,
+        buffer_name: str) -> None:
+    other = ServiceProcess(redis_server.url, logs_dir).start()
+    try:
+        with httpx.Client(base_url=other.url, timeout=30) as cached:
+            create(http, buffer_name, 10)
+            assert record(cached, buffer_name, 1.0).status_code == 200  # B caches the buffer
+            assert http.delete(f"/buffers/{buffer_name}").status_code == 204
+            reply = record(cached, buffer_name, 2.0)
+            assert reply.status_code == 404, reply.text
+            assert reply.json()["error"] == "buffer_not_found"
+    finally:
+        other.stop()
+    assert not redis.Redis.from_url(redis_server.url).exists(keys.episodes(buffer_name))

@@ -2,9 +2,9 @@
 
 import httpx
 import redis
+
 from replay_service.service.redis_server import RedisServer
 from replay_service.wire.schema import Schema
-
 from tests.service.factories import (
     TRACKED_SCHEMA,
     counters,

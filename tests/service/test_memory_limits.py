@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
-from replay_service.service.redis_server import RedisServer
+import redis
 
+from replay_service.service.redis_server import RedisServer
+from replay_service.service.storage import keys
+from replay_service.wire.schema import Schema
 from tests.support import ServiceProcess
 
 # 45 bytes per CartPole transition; Redis gets 20 MB, of which rings may reserve 90%.
@@ -62,3 +67,68 @@ def test_a_first_store_that_would_not_fit_is_refused(small_redis_service: httpx.
     assert reply.status_code == 507
     info = small_redis_service.get("/buffers/lazy").json()
     assert (info["schema"], info["total_inserted"]) == (None, 0)
+
+
+def reservations_match_live_buffers(redis_url: str, http: httpx.Client, names: list[str]
+                                    ) -> dict[str, tuple[int | None, int]]:
+    """Per name: (bytes reserved, bytes its live buffer needs), for every name where they
+    differ. A deleted buffer needs nothing and must hold no reservation."""
+    reserved = {field.decode(): int(value) for field, value in
+                redis.Redis.from_url(redis_url).hgetall(keys.RESERVATIONS).items()}
+    wrong = {}
+    for name in names:
+        info = http.get(f"/buffers/{name}")
+        needed = 0
+        if info.status_code == 200 and info.json()["schema"] is not None:
+            needed = info.json()["capacity"] * Schema.model_validate(
+                info.json()["schema"]).record_size
+        held = reserved.get(name)
+        if (held or 0) != needed or (info.status_code == 404 and held is not None):
+            wrong[name] = (held, needed)
+    return wrong
+
+
+def race(url: str, name: str, seed: int) -> None:
+    """Creates of two sizes, deletes and first stores of two schemas, on one name."""
+    rng = np.random.default_rng(seed)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for _ in range(30):
+            choice = rng.integers(5)
+            if choice == 0:
+                http.put(f"/buffers/{name}", json={"capacity": int(rng.choice([100, 300])),
+                                                   "schema": CARTPOLE})
+            elif choice == 1:
+                http.put(f"/buffers/{name}", json={"capacity": int(rng.choice([100, 300]))})
+            elif choice == 2:
+                http.delete(f"/buffers/{name}")
+            else:
+                width = int(rng.choice([4, 40]))
+                http.post(f"/buffers/{name}/transitions", json={"transition": {
+                    "obs": [0.0] * width, "done": False}})
+
+
+def test_racing_creates_deletes_and_first_stores_keep_the_reservations_exact(
+        service: ServiceProcess, redis_server: RedisServer, buffer_name: str) -> None:
+    names = [f"{buffer_name}-{index}" for index in range(3)]
+    with ThreadPoolExecutor(12) as pool:
+        for future in [pool.submit(race, service.url, name, seed)
+                       for seed in range(4) for name in names]:
+            future.result()
+    with httpx.Client(base_url=service.url) as http:
+        assert reservations_match_live_buffers(redis_server.url, http, names) == {}
+        for name in names:
+            http.delete(f"/buffers/{name}")
+        assert reservations_match_live_buffers(redis_server.url, http, names) == {}
+
+
+def test_racing_creates_of_one_name_reserve_for_the_winner_only(
+        service: ServiceProcess, redis_server: RedisServer, buffer_name: str) -> None:
+    def create_one(capacity: int) -> int:
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            return create(http, buffer_name, capacity).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(create_one, [100 + 10 * index for index in range(32)]))
+    assert statuses.count(201) == 1 and statuses.count(409) == 31
+    with httpx.Client(base_url=service.url) as http:
+        assert reservations_match_live_buffers(redis_server.url, http, [buffer_name]) == {}

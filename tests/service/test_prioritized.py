@@ -10,8 +10,8 @@ import cpprb
 import httpx
 import numpy as np
 import pytest
-from replay_service.wire.codec import SAFETENSORS, decode_safetensors, encode_safetensors
 
+from replay_service.wire.codec import SAFETENSORS, decode_safetensors, encode_safetensors
 from tests.stats import chi_square_rejects
 
 SCHEMA = {"fields": {"id": {"dtype": "int64"}}}
@@ -177,3 +177,16 @@ def test_a_large_ring_samples_and_updates_through_all_tree_levels(http: httpx.Cl
     drawn = sample(http, buffer_name, 1_000)["id"]
     assert 400 < (drawn == 12_345).sum() < 600
     assert len(ids) == 70_000
+
+
+def test_sampling_a_prioritized_buffer_without_replacement_has_its_own_code(
+        http: httpx.Client, buffer_name: str) -> None:
+    create(http, buffer_name, 10, 0.6)
+    store(http, buffer_name, range(10), PRIORITIES)
+    reply = http.get(f"/buffers/{buffer_name}/sample", params={"batch_size": 2,
+                                                               "replace": False})
+    error = reply.json()
+    assert (reply.status_code, error["error"], error["field"]) == (
+        422, "replacement_required", "replace")
+    assert "with replacement" in error["message"]
+    assert http.get(f"/buffers/{buffer_name}/size").json()["total_sampled"] == 0

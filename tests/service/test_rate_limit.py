@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from replay_service.service.settings import Settings
 from tests.service.factories import TRACKED_SCHEMA, store_binary, tracked_columns
 
 
@@ -75,3 +76,27 @@ def test_a_rate_limit_is_part_of_the_buffer(http: httpx.Client, buffer_name: str
     assert info["rate_limit"] == {"min_size": 10, "samples_per_insert": 4.0, "tolerance": 64.0}
     other = http.put(f"/buffers/{buffer_name}", json={"rate_limit": {"min_size": 5}})
     assert other.status_code == 409 and other.json()["field"] == "rate_limit"
+
+
+def test_a_min_size_over_the_capacity_is_refused_at_creation(http: httpx.Client,
+                                                             buffer_name: str) -> None:
+    default_capacity = Settings().default_capacity  # the test service keeps the default
+    for body in ({"capacity": 1_000, "rate_limit": {"min_size": 1_001}},
+                 {"rate_limit": {"min_size": default_capacity + 1}},
+                 {"schema": TRACKED_SCHEMA, "rate_limit": {"min_size": default_capacity + 1}}):
+        reply = http.put(f"/buffers/{buffer_name}", json=body)
+        assert reply.status_code == 422, body
+        error = reply.json()
+        assert (error["error"], error["field"]) == ("invalid_rate_limit", "rate_limit.min_size")
+        assert "would never be sampled because" in error["message"]
+        assert http.get(f"/buffers/{buffer_name}").status_code == 404
+    assert http.put(f"/buffers/{buffer_name}", json={
+        "capacity": 1_000, "rate_limit": {"min_size": 1_000}}).status_code == 201
+
+
+def test_an_existing_buffer_matches_a_min_size_over_the_default_capacity(
+        http: httpx.Client, buffer_name: str) -> None:
+    limit = {"min_size": Settings().default_capacity + 1}
+    assert http.put(f"/buffers/{buffer_name}", json={
+        "capacity": 2 * limit["min_size"], "rate_limit": limit}).status_code == 201
+    assert http.put(f"/buffers/{buffer_name}", json={"rate_limit": limit}).status_code == 200

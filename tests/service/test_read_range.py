@@ -2,8 +2,8 @@
 
 import httpx
 import numpy as np
-from replay_service.wire.codec import SAFETENSORS, decode_safetensors
 
+from replay_service.wire.codec import SAFETENSORS, decode_safetensors
 from tests.conftest import SERVICE_LIMITS
 from tests.service.factories import TRACKED_SCHEMA, create, store_binary, tracked_columns
 

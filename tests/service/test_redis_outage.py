@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from replay_service.service.redis_server import RedisServer
 
+from replay_service.service.redis_server import RedisServer
 from tests.service.factories import TRACKED_SCHEMA, counters, create, store_binary, tracked_columns
 from tests.support import ServiceProcess
 

@@ -5,13 +5,13 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+
 from replay_service.wire.codec import (
     INDICES_TENSOR,
     SAFETENSORS,
     decode_safetensors,
     encode_safetensors,
 )
-
 from tests.service.factories import (
     TRACKED_SCHEMA,
     create,

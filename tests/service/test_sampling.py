@@ -3,8 +3,8 @@
 import httpx
 import numpy as np
 import pytest
-from replay_service.wire.codec import SAFETENSORS, decode_safetensors
 
+from replay_service.wire.codec import SAFETENSORS, decode_safetensors
 from tests.service.factories import TRACKED_SCHEMA, counters, create, store_binary, tracked_columns
 from tests.stats import chi_square_rejects_uniform
 

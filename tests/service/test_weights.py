@@ -2,13 +2,13 @@
 
 import httpx
 import numpy as np
+
 from replay_service.wire.codec import (
     SAFETENSORS,
     decode_safetensors,
     encode_safetensors,
     read_safetensors_metadata,
 )
-
 from tests.service.factories import create
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
+
 from replay_service.client.collector.loop import CollectorConfig, run_collector
 from replay_service.wire.codec import INDICES_TENSOR, SAFETENSORS, decode_safetensors
-
 from tests.support import ServiceProcess
 
 

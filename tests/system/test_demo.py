@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import httpx
-from replay_service.cli.children import REPLAY
 
+from replay_service.cli.children import REPLAY
 from tests.support import REPO
 
 

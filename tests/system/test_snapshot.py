@@ -6,12 +6,12 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+
+from replay_service import ReplayClient
 from replay_service.cli.children import REPLAY
 from replay_service.client.snapshot import export_buffer, import_buffer
 from replay_service.service.redis_server import RedisServer
 from replay_service.wire.codec import decode_safetensors, read_safetensors_metadata
-
-from replay_service import ReplayClient
 from tests.support import REPO, ServiceProcess
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
 from replay_service.cli.children import REPLAY
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.evaluation import evaluate
 from replay_service.trainer.service_loop import ServiceTrainResult, train_from_service
-
 from tests.support import REPO, ServiceProcess
 
 

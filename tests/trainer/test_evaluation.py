@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+
 from replay_service.trainer.evaluation import evaluate
 
 

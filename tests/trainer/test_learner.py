@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.learner import DQNLearner, TensorBatch
 from replay_service.trainer.network import import_weights

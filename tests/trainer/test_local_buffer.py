@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from replay_service.trainer.local_buffer import LocalReplayBuffer
 
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
+
 from replay_service.trainer.network import (
     QNetwork,
     export_weights,
@@ -14,8 +17,6 @@ from replay_service.trainer.network import (
     network_from_weights,
     save_checkpoint,
 )
-from safetensors.numpy import load_file as load_numpy
-from safetensors.numpy import save_file as save_numpy
 
 
 def numpy_forward(weights: dict[str, np.ndarray], obs: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+
 from replay_service.trainer.prefetch import Prefetcher, PrefetcherClosed
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.reference import confirm, final_observations, train
 

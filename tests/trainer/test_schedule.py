@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.schedule import epsilon_at, linear_schedule
 

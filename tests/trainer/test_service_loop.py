@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from replay_service.client.errors import ReplayError
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.service_loop import ServiceTrainer
-
 from tests.support import ServiceProcess
 
 

@@ -1,12 +1,17 @@
 -- The rate limit check, prepended to the sampling scripts.
--- Returns how many transitions this sample would take beyond what the limit allows
--- (0 or less: allowed). min_size, per_insert ('' for none) and tolerance come from
--- the meta hash as strings.
-local function over_rate(size, total_inserted, total_sampled, count, min_size, per_insert,
-                         tolerance)
+
+-- The reply holding back a sample of `count` transitions from a ring holding `size`,
+-- or nil when the buffer's rate limit allows it: {'rate_limited', excess, size, total
+-- inserted, total sampled}, the excess being how many transitions the sample would
+-- take beyond what the limit allows. min_size, per_insert ('' for none) and
+-- tolerance come from the meta hash as strings.
+local function held_back(size, total, sampled, count, min_size, per_insert, tolerance)
   min_size = tonumber(min_size) or 0
-  if size < min_size then return count end
-  if per_insert == nil or per_insert == '' then return 0 end
-  local allowed = tonumber(per_insert) * (total_inserted - min_size) + tonumber(tolerance)
-  return total_sampled + count - allowed
+  local excess = count
+  if size >= min_size then
+    if not per_insert or per_insert == '' then return nil end
+    excess = sampled + count - (tonumber(per_insert) * (total - min_size) + tonumber(tolerance))
+  end
+  if excess > 0 then return {'rate_limited', excess, size, total, sampled} end
+  return nil
 end

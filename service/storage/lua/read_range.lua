@@ -2,31 +2,21 @@
 -- transition ever inserted (0-based). Consecutive slots come in one GETRANGE per run.
 -- KEYS[1]: meta hash; KEYS[2..]: the ring's segment strings, in order
 -- ARGV: incarnation, first, count
--- Returns {1} if the buffer is gone, {2} if it was re-created since the caller
--- read it, {6, oldest held, total inserted} if the range is not (or no longer) held,
--- else {0, size, total inserted, records (a list of runs, joined by the caller)}.
-local meta = redis.call('HMGET', KEYS[1], 'incarnation', 'capacity', 'record_size',
-  'slots_per_segment', 'total_inserted')
-if not meta[1] then return {1} end
-if meta[1] ~= ARGV[1] then return {2} end
-local capacity = tonumber(meta[2])
-local record_size = tonumber(meta[3])
-local per_segment = tonumber(meta[4])
-local total = tonumber(meta[5])
+-- Returns {'gone'}, {'stale'} (see meta.lua), {'not_held', oldest held, total
+-- inserted} if the range is not (or no longer) held, else {'ok', size, total
+-- inserted, records (a list of runs, joined by the caller)}.
+local refused, capacity, record_size, per_segment, total = load_meta(ARGV[1], 'capacity',
+  'record_size', 'slots_per_segment', 'total_inserted')
+if refused then return refused end
+capacity, record_size, total = tonumber(capacity), tonumber(record_size), tonumber(total)
 local size = math.min(total, capacity)
 local first = tonumber(ARGV[2])
 local last = first + tonumber(ARGV[3])
-if first < total - size or last > total then return {6, total - size, total} end
+if first < total - size or last > total then return {'not_held', total - size, total} end
 
 local records = {}
-local k = first
-while k < last do
-  local slot = k % capacity
-  local segment = math.floor(slot / per_segment)
-  local within = slot - segment * per_segment
-  local run = math.min(last - k, capacity - slot, per_segment - within)
-  records[#records + 1] = redis.call('GETRANGE', KEYS[2 + segment], within * record_size,
-    (within + run) * record_size - 1)
-  k = k + run
-end
-return {0, size, total, records}
+each_run(first, last, capacity, tonumber(per_segment), record_size,
+  function(key, offset, _, run)
+    records[#records + 1] = redis.call('GETRANGE', key, offset, offset + run * record_size - 1)
+  end)
+return {'ok', size, total, records}

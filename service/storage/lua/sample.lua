@@ -5,28 +5,23 @@
 -- KEYS[1]: meta hash; KEYS[2..]: the ring's segment strings, in order
 -- ARGV: incarnation, batch_size, batches, with_replacement (1 or 0), seed
 -- Without replacement, slots are distinct within each minibatch.
--- Returns {1} if the buffer is gone, {2} if it was re-created since the caller
--- read it, {3, size} if the ring cannot give a minibatch, {7, excess, size, total
--- inserted, total sampled} if the rate limit holds the sample back, else
--- {0, size, total inserted, records (one string each), slots}. The records go back as
--- a list: joining megabytes of frames in Lua costs Redis far more than in the service.
-local meta = redis.call('HMGET', KEYS[1], 'incarnation', 'capacity', 'record_size',
-  'slots_per_segment', 'total_inserted', 'total_sampled', 'min_size', 'samples_per_insert',
-  'tolerance')
-if not meta[1] then return {1} end
-if meta[1] ~= ARGV[1] then return {2} end
-local capacity = tonumber(meta[2])
-local record_size = tonumber(meta[3])
-local per_segment = tonumber(meta[4])
-local total = tonumber(meta[5])
-local size = math.min(total, capacity)
-local batch_size = tonumber(ARGV[2])
-local batches = tonumber(ARGV[3])
+-- Returns {'gone'}, {'stale'} (see meta.lua), {'too_few', size} if the ring cannot
+-- give a minibatch, {'rate_limited', excess, size, total inserted, total sampled} if
+-- the rate limit holds the sample back, else {'ok', size, total inserted, records
+-- (one string each), slots}. The records go back as a list: joining megabytes of
+-- frames in Lua costs Redis far more than in the service.
+local refused, capacity, record_size, per_segment, total, sampled, min_size, per_insert,
+  tolerance = load_meta(ARGV[1], 'capacity', 'record_size', 'slots_per_segment',
+    'total_inserted', 'total_sampled', 'min_size', 'samples_per_insert', 'tolerance')
+if refused then return refused end
+total = tonumber(total)
+local size = math.min(total, tonumber(capacity))
+local batch_size, batches = tonumber(ARGV[2]), tonumber(ARGV[3])
 local with_replacement = ARGV[4] == '1'
-if size == 0 or (not with_replacement and batch_size > size) then return {3, size} end
-local excess = over_rate(size, total, tonumber(meta[6]), batch_size * batches, meta[7], meta[8],
-  meta[9])
-if excess > 0 then return {7, excess, size, total, tonumber(meta[6])} end
+if size == 0 or (not with_replacement and batch_size > size) then return {'too_few', size} end
+local held = held_back(size, total, tonumber(sampled), batch_size * batches, min_size,
+  per_insert, tolerance)
+if held then return held end
 
 math.randomseed(tonumber(ARGV[5]))
 local slots = {}
@@ -49,12 +44,6 @@ for _ = 1, batches do
   end
 end
 
-local records = {}
-for i = 1, count do
-  local slot = slots[i]
-  local segment = math.floor(slot / per_segment)
-  local offset = (slot - segment * per_segment) * record_size
-  records[i] = redis.call('GETRANGE', KEYS[2 + segment], offset, offset + record_size - 1)
-end
+local records = read_slots(slots, tonumber(per_segment), tonumber(record_size))
 redis.call('HINCRBY', KEYS[1], 'total_sampled', count)
-return {0, size, total, records, slots}
+return {'ok', size, total, records, slots}

@@ -1,22 +1,16 @@
 -- Set new priorities for sampled slots (a learner's TD errors), skipping any slot
 -- that has been overwritten since it was sampled: its new transition keeps its own.
+-- Only the prioritized sampler calls it, on a prioritized buffer's incarnation.
 -- KEYS[1]: meta hash; KEYS[2..]: the ring's segment strings, then the tree's levels
 -- ARGV: incarnation, slots, insertion numbers (the n-th transition ever inserted, as
 --       the sample said), priorities: each `count` float64 values
--- Returns {1} if the buffer is gone, {2} if re-created, {8} if not prioritized,
--- else {0, priorities set, slots skipped as overwritten}.
-local meta = redis.call('HMGET', KEYS[1], 'incarnation', 'capacity', 'slots_per_segment',
-  'total_inserted', 'alpha', 'levels', 'max_priority')
-if not meta[1] then return {1} end
-if meta[1] ~= ARGV[1] then return {2} end
-if not meta[5] or meta[5] == '' then return {8} end
-local capacity = tonumber(meta[2])
-local segments = math.ceil(capacity / tonumber(meta[3]))
-local total = tonumber(meta[4])
-local alpha = tonumber(meta[5])
-local levels = {}
-for level = 1, tonumber(meta[6]) do levels[level] = KEYS[1 + segments + level] end
-local highest = tonumber(meta[7])
+-- Returns {'gone'}, {'stale'} (see meta.lua), else {'ok', priorities set, slots
+-- skipped as overwritten}.
+local refused, capacity, per_segment, total, alpha, levels, highest = load_meta(ARGV[1],
+  'capacity', 'slots_per_segment', 'total_inserted', 'alpha', 'levels', 'max_priority')
+if refused then return refused end
+capacity, total, alpha = tonumber(capacity), tonumber(total), tonumber(alpha)
+highest = tonumber(highest)
 local changes, set, skipped = {}, 0, 0
 for i = 0, #ARGV[2] / 8 - 1 do
   local slot = struct.unpack('<d', ARGV[2], i * 8 + 1)
@@ -32,6 +26,6 @@ for i = 0, #ARGV[2] / 8 - 1 do
     skipped = skipped + 1
   end
 end
-tree_update(levels, changes)
+tree_update(tree_levels(capacity, tonumber(per_segment), tonumber(levels)), changes)
 redis.call('HSET', KEYS[1], 'max_priority', string.format('%.17g', highest))
-return {0, set, skipped}
+return {'ok', set, skipped}

@@ -1,0 +1,38 @@
+-- Where a slot's record lives, prepended to the scripts that read or write records.
+-- A ring of `capacity` slots of `record_size` bytes is cut into strings of
+-- `per_segment` slots (Redis strings stop at 512 MB): KEYS[2] onwards, in order,
+-- then a prioritized buffer's sum tree levels, leaves first.
+
+-- Calls visit(key, byte offset, k, run) for each run of consecutive slots holding
+-- the k-th to the (last - 1)-th transition ever inserted: a run ends at the ring's
+-- or a segment's end, so each is one GETRANGE or SETRANGE.
+local function each_run(first, last, capacity, per_segment, record_size, visit)
+  local k = first
+  while k < last do
+    local slot = k % capacity
+    local segment = math.floor(slot / per_segment)
+    local within = slot - segment * per_segment
+    local run = math.min(last - k, capacity - slot, per_segment - within)
+    visit(KEYS[2 + segment], within * record_size, k, run)
+    k = k + run
+  end
+end
+
+-- The records of `slots`, in order, one GETRANGE each.
+local function read_slots(slots, per_segment, record_size)
+  local records = {}
+  for i = 1, #slots do
+    local segment = math.floor(slots[i] / per_segment)
+    local offset = (slots[i] - segment * per_segment) * record_size
+    records[i] = redis.call('GETRANGE', KEYS[2 + segment], offset, offset + record_size - 1)
+  end
+  return records
+end
+
+-- The keys of the sum tree's `count` levels, leaves first: they follow the segments.
+local function tree_levels(capacity, per_segment, count)
+  local before = 1 + math.ceil(capacity / per_segment)
+  local levels = {}
+  for level = 1, count do levels[level] = KEYS[before + level] end
+  return levels
+end

@@ -1,0 +1,179 @@
+"""The transition operations the routes call: validate and pack, then hand to the ring
+(writes, ordered reads) or to the buffer's sampler (draws, priorities)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from replay_service.service.errors import (
+    BufferNotFound,
+    InvalidPriority,
+    PayloadTooLarge,
+    RateLimitExceeded,
+)
+from replay_service.service.storage import records
+from replay_service.service.storage.meta import BufferMeta
+from replay_service.service.storage.registry import BufferRegistry
+from replay_service.service.storage.ring import IdempotencyKey, Inserted, Ring
+from replay_service.service.storage.samplers import PRIORITY_FIELD, RateLimited, Samplers
+from replay_service.service.storage.status import StaleMeta
+from replay_service.wire.codec import DecodedBatch, conform, infer_schema
+from replay_service.wire.schema import Schema
+
+T = TypeVar("T")
+
+_RATE_POLL_S = 0.01
+
+
+@dataclass(frozen=True)
+class Stored:
+    capacity: int
+    inserted: Inserted
+
+
+@dataclass(frozen=True)
+class SampledBatch:
+    columns: dict[str, np.ndarray]
+    slots: np.ndarray
+    size: int
+    total_inserted: int
+    weights: np.ndarray | None = None
+    """Prioritized buffers: importance-sampling weights, the largest of each minibatch 1."""
+    inserted: np.ndarray | None = None
+    """Prioritized buffers: which transition ever inserted each slot held (for updates)."""
+
+
+class TransitionStore:
+    """Runs each operation on the buffer's cached metadata, and once more on fresh
+    metadata when a script says it went stale."""
+
+    def __init__(self, registry: BufferRegistry, ring: Ring, samplers: Samplers, *,
+                 max_batch: int) -> None:
+        self._registry = registry
+        self._ring = ring
+        self._samplers = samplers
+        self._max_batch = max_batch
+        # Seeds for the sampling scripts: a per-process generator seeded from the OS,
+        # so replicas and workers never share a sequence.
+        self._seeds = random.Random()
+
+    async def store(self, name: str, batch: DecodedBatch,
+                    idempotency: IdempotencyKey | None = None) -> Stored:
+        priorities = batch.columns.get(PRIORITY_FIELD)
+        if priorities is not None:
+            batch = DecodedBatch({key: value for key, value in batch.columns.items()
+                                  if key != PRIORITY_FIELD}, batch.exact_dtypes)
+
+        async def store_into(meta: BufferMeta) -> Stored:
+            if priorities is not None:
+                self._samplers.of(meta).check_priorities(meta, priorities)
+            if meta.schema is None:
+                # Check the batch against the schema it implies before adopting it, so a
+                # refused first store leaves the buffer as it was.
+                inferred = infer_schema(batch)
+                self._conform(inferred, batch)
+                meta = await self._registry.adopt_schema(meta, inferred)
+            assert meta.schema is not None
+            columns, count = self._conform(meta.schema, batch)
+            if priorities is not None and len(priorities) != count:
+                raise InvalidPriority(f"{len(priorities)} priorities for {count} transitions",
+                                      field=PRIORITY_FIELD)
+            packed = records.pack(meta.schema, columns, count)
+            inserted = await self._ring.insert(meta, packed, count, idempotency, priorities)
+            return Stored(capacity=meta.capacity, inserted=inserted)
+
+        return await self._on_current(name, store_into)
+
+    def _conform(self, schema: Schema, batch: DecodedBatch) -> tuple[dict[str, np.ndarray], int]:
+        columns, count = conform(schema, batch)
+        if count > self._max_batch:
+            raise PayloadTooLarge(f"{count} transitions in one store; the limit is "
+                                  f"{self._max_batch} (REPLAY_MAX_BATCH)", field="transitions")
+        return columns, count
+
+    async def sample(self, name: str, batch_size: int, num_batches: int | None, *,
+                     with_replacement: bool, beta: float, wait_s: float) -> SampledBatch:
+        """One minibatch, columns shaped [batch_size, ...]; or, with `num_batches`, that
+        many in one round trip, shaped [num_batches, batch_size, ...]. A rate limit is
+        waited out for up to `wait_s`, then answered with 429."""
+        deadline = time.monotonic() + wait_s
+
+        async def sample_from(meta: BufferMeta) -> SampledBatch:
+            sampler = self._samplers.of(meta)
+            while True:
+                try:
+                    drawn = await sampler.draw(meta, batch_size, num_batches or 1,
+                                               with_replacement=with_replacement, beta=beta,
+                                               seed=self._seeds.getrandbits(31))
+                    break
+                except RateLimited as limited:
+                    if time.monotonic() >= deadline:
+                        raise _rate_limit_error(meta, limited) from None
+                    await asyncio.sleep(min(_RATE_POLL_S, deadline - time.monotonic()))
+            schema = await self._schema(meta)
+            batch = SampledBatch(columns=records.unpack(schema, drawn.records),
+                                 slots=drawn.slots, size=drawn.size,
+                                 total_inserted=drawn.total_inserted, weights=drawn.weights,
+                                 inserted=drawn.inserted)
+            return batch if num_batches is None else _in_minibatches(batch, num_batches)
+
+        return await self._on_current(name, sample_from)
+
+    async def update_priorities(self, name: str, slots: np.ndarray, inserted: np.ndarray,
+                                priorities: np.ndarray) -> tuple[int, int]:
+        async def update(meta: BufferMeta) -> tuple[int, int]:
+            return await self._samplers.of(meta).update_priorities(meta, slots, inserted,
+                                                                   priorities)
+
+        return await self._on_current(name, update)
+
+    async def read(self, name: str, first: int, count: int) -> SampledBatch:
+        """Transitions in insertion order, for exports: see Ring.read_range."""
+        async def read_from(meta: BufferMeta) -> SampledBatch:
+            read = await self._ring.read_range(meta, first, count)
+            return SampledBatch(columns=records.unpack(await self._schema(meta), read.records),
+                                slots=read.slots, size=read.size,
+                                total_inserted=read.total_inserted)
+
+        return await self._on_current(name, read_from)
+
+    async def _schema(self, meta: BufferMeta) -> Schema:
+        """The schema records were read with; fetched when the metadata was cached before
+        another replica's first store set it."""
+        if meta.schema is None:
+            meta = await self._registry.get(meta.name, fresh=True)
+        assert meta.schema is not None
+        return meta.schema
+
+    async def _on_current(self, name: str, operation: Callable[[BufferMeta], Awaitable[T]]) -> T:
+        try:
+            return await operation(await self._registry.get(name))
+        except (StaleMeta, BufferNotFound):
+            self._registry.forget(name)
+        return await operation(await self._registry.get(name, fresh=True))
+
+
+def _in_minibatches(batch: SampledBatch, num_batches: int) -> SampledBatch:
+    """Every array given a leading [num_batches, batch_size] in place of its first axis."""
+    def shaped(values: np.ndarray) -> np.ndarray:
+        return values.reshape((num_batches, -1) + values.shape[1:])
+
+    return SampledBatch(
+        columns={key: shaped(value) for key, value in batch.columns.items()},
+        slots=shaped(batch.slots), size=batch.size, total_inserted=batch.total_inserted,
+        weights=shaped(batch.weights) if batch.weights is not None else None,
+        inserted=shaped(batch.inserted) if batch.inserted is not None else None)
+
+
+def _rate_limit_error(meta: BufferMeta, limited: RateLimited) -> RateLimitExceeded:
+    assert meta.rate_limit is not None  # only a rate limit holds samples back
+    return RateLimitExceeded(meta.name, meta.rate_limit, excess=limited.excess,
+                             size=limited.size, total_inserted=limited.total_inserted,
+                             total_sampled=limited.total_sampled)
