@@ -38,6 +38,7 @@ COPY client ./client
 COPY trainer ./trainer
 COPY cli ./cli
 COPY benchmarks ./benchmarks
+COPY integrations ./integrations
 
 
 FROM python AS service-deps
