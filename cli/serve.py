@@ -14,6 +14,7 @@ import typer
 import uvicorn
 
 from replay_service.cli.logs import setup_logging
+from replay_service.service.metrics import multiprocess_directory
 from replay_service.service.redis_server import RedisServer
 from replay_service.service.settings import Settings
 
@@ -54,6 +55,7 @@ def serve(
         # uvicorn re-raises the SIGTERM it handled once it has shut down; make that an
         # exit that unwinds this stack, so the private Redis stops too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        stack.enter_context(multiprocess_directory(settings.workers))
         uvicorn.run("replay_service.service.app:create_app", factory=True, host=settings.host,
                     port=settings.port, workers=settings.workers, log_level="info",
                     access_log=settings.access_log)

@@ -13,10 +13,15 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from replay_service.service.auth import authorize, warn_if_open
+from replay_service.service.cors import install_cors
+from replay_service.service.docs import install_docs
 from replay_service.service.error_handlers import install_error_handlers
 from replay_service.service.malloc import keep_freed_memory
+from replay_service.service.metrics import install_metrics
+from replay_service.service.openapi import install_openapi
 from replay_service.service.routes import api_router
 from replay_service.service.settings import Settings
+from replay_service.service.status_page import install_status_page
 from replay_service.service.storage.episodes import EpisodeLog
 from replay_service.service.storage.memory import MemoryBudget
 from replay_service.service.storage.registry import BufferRegistry
@@ -59,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.registry = registry
         app.state.transitions = TransitionStore(registry, Ring(scripts), Samplers(scripts),
-                                                max_batch=settings.max_batch)
+                                                max_batch=settings.max_batch,
+                                                metrics=app.state.metrics)
         app.state.weights = WeightsStore(scripts)
         app.state.episodes = EpisodeLog(redis, scripts)
         warn_if_open(settings)
@@ -76,8 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "over HTTP.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
         dependencies=[Depends(authorize)],
     )
     install_error_handlers(app)
+    install_cors(app, settings.cors_origins)
+    install_metrics(app)  # after CORS, so outside it: preflights are counted too
     app.include_router(api_router)
+    install_openapi(app, settings)
+    install_docs(app)
+    install_status_page(app)
     return app

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 
+from replay_service.wire.errors import ErrorCode
 from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 CARTPOLE_SCHEMA: dict[str, Any] = {
@@ -18,6 +19,57 @@ CARTPOLE_SCHEMA: dict[str, Any] = {
         "done": {"dtype": "bool", "shape": []},
     }
 }
+
+
+# Lists a field value may nest: a shape has at most 8 dimensions (wire.schema), columns
+# add one per transition, num_batches one per minibatch.
+_MAX_NESTING = 10
+
+
+def _nested_values(depth: int) -> dict[str, Any]:
+    scalar: list[dict[str, Any]] = [{"type": "number"}, {"type": "boolean"}]
+    if depth == 0:
+        return {"anyOf": scalar}
+    return {"anyOf": [*scalar, {"type": "array", "items": _nested_values(depth - 1)}]}
+
+
+# One field's value in a JSON body or answer: a number or a boolean for a scalar field,
+# nested lists of them for a field with a shape. Spelled out to a fixed depth rather
+# than as a recursive schema, which TypeScript generators turn into `any`.
+FieldValue = Annotated[Any, WithJsonSchema(_nested_values(_MAX_NESTING))]
+FieldValues = dict[str, FieldValue]
+
+
+class OneTransition(BaseModel):
+    """A store of one transition: `{"transition": {field: value}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transition: FieldValues
+
+
+class TransitionRows(BaseModel):
+    """A batch as rows: `{"transitions": [{field: value}, ...]}`, every row with the same
+    fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transitions: Annotated[list[FieldValues], Field(min_length=1)]
+
+
+class TransitionColumns(BaseModel):
+    """A batch as columns: `{"columns": {field: [value, ...]}}`, one value per transition
+    in every column. A prioritized buffer also takes a `_priority` column."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, list[FieldValue]]
+
+
+# The JSON bodies of a store, in the order the README gives them. The route reads the
+# raw body itself (it also takes safetensors), so these models only describe it.
+STORE_JSON_BODIES: tuple[type[BaseModel], ...] = (TransitionRows, TransitionColumns,
+                                                  OneTransition)
 
 
 class BufferSpec(BaseModel):
@@ -100,8 +152,11 @@ class SampleReply(BaseModel):
     size: int
     total_inserted: int
     indices: list[int] | list[list[int]] = Field(
-        description="The slot each transition was read from.")
-    columns: dict[str, list[Any]]
+        description="The slot each transition was read from (a list per minibatch, with "
+        "num_batches).")
+    columns: dict[str, list[FieldValue]] = Field(
+        description="One list per field, one entry per transition (per minibatch first, "
+        "with num_batches).")
     # Left out of the answer, never null, for a uniform buffer: hence no null in the schema.
     weights: list[float] | list[list[float]] | SkipJsonSchema[None] = Field(
         default=None, description="Prioritized buffers: importance-sampling weights, the "
@@ -166,10 +221,22 @@ class EpisodeList(BaseModel):
 
 
 class ErrorReply(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
+    """Every error answer. Some codes add details: `size` (not_enough_transitions),
+    `oldest` and `total_inserted` (range_not_held), `excess` (rate_limited)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
         {"error": "invalid_shape", "field": "obs",
          "message": "field 'obs': expected shape [4] per transition, got [3]"}]})
 
-    error: str = Field(description="A stable code, e.g. invalid_shape or buffer_not_found.")
-    message: str
-    field: str | None = Field(description="The field, parameter or key at fault, if any.")
+    error: ErrorCode = Field(description="A stable code; each status lists the codes it "
+                             "travels with.")
+    message: str = Field(description="For people: what went wrong and what to do instead.")
+    field: str | None = Field(description="The field, parameter or header at fault, if any.")
+    size: int | SkipJsonSchema[None] = Field(
+        default=None, description="not_enough_transitions: what the buffer holds.")
+    oldest: int | SkipJsonSchema[None] = Field(
+        default=None, description="range_not_held: the oldest position still held.")
+    total_inserted: int | SkipJsonSchema[None] = Field(
+        default=None, description="range_not_held: one past the newest position.")
+    excess: int | SkipJsonSchema[None] = Field(
+        default=None, description="rate_limited: transitions over the allowed ratio.")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MiB = 1024 * 1024
+_ORIGIN = re.compile(r"https?://[^/?#\s]+")
 
 
 class Settings(BaseSettings):
@@ -49,3 +52,20 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(default=3_600, ge=1, description=(
         "How long a store's Idempotency-Key is remembered: retries within it are not "
         "stored twice."))
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, description=(
+        "Origins whose browser pages may call the API, comma-separated, e.g. "
+        "https://dash.example.org,http://localhost:3000 ('*': any). Unset: none, CORS off."))
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """A comma-separated list, as an environment variable holds one; each an origin
+        as a browser sends it (scheme://host[:port], no path), or '*'."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if origin != "*" and not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
+                    raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], "
+                                     "e.g. https://dash.example.org, with no path")
+        return value

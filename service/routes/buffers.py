@@ -7,17 +7,20 @@ from starlette.responses import Response
 
 from replay_service.service.deps import BufferName, RegistryDep, SettingsDep
 from replay_service.service.errors import ApiError, LimitExceeded
-from replay_service.service.models import BufferInfo, BufferList, BufferSpec, ErrorReply, SizeInfo
+from replay_service.service.models import BufferInfo, BufferList, BufferSpec, SizeInfo
+from replay_service.service.openapi import errors
 from replay_service.service.storage.registry import BufferRegistry
+from replay_service.wire.errors import ErrorCode
 
 router = APIRouter(prefix="/buffers", tags=["buffers"])
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorReply} for code in (404, 409, 422, 503)}
+ERRORS = errors(ErrorCode.BUFFER_NOT_FOUND)
 
 
 @router.put("/{name}", status_code=201, response_model=BufferInfo, responses={
-    200: {"model": BufferInfo, "description": "An identical buffer already exists"}, **ERRORS})
+    200: {"model": BufferInfo, "description": "An identical buffer already exists"}, **errors(
+        ErrorCode.BUFFER_CONFLICT, ErrorCode.TOO_MANY_BUFFERS, ErrorCode.LIMIT_EXCEEDED,
+        ErrorCode.INVALID_RATE_LIMIT, ErrorCode.INSUFFICIENT_STORAGE)})
 async def create_buffer(name: BufferName, registry: RegistryDep, settings: SettingsDep,
                         response: Response,
                         spec: Annotated[BufferSpec | None, Body()] = None) -> BufferInfo:

@@ -10,18 +10,18 @@ from replay_service.service.models import (
     EpisodeList,
     EpisodeReport,
     EpisodesRecorded,
-    ErrorReply,
     LoggedEpisode,
 )
+from replay_service.service.openapi import errors
 from replay_service.service.storage.episodes import Episode
+from replay_service.wire.errors import ErrorCode
 
 router = APIRouter(prefix="/buffers/{name}/episodes", tags=["episodes"])
 
 _LAST_POSSIBLE_ID = f"{2**64 - 1}-{2**64 - 1}"
 
 
-@router.post("", response_model=EpisodesRecorded,
-             responses={code: {"model": ErrorReply} for code in (404, 422, 503)})
+@router.post("", response_model=EpisodesRecorded, responses=errors(ErrorCode.BUFFER_NOT_FOUND))
 async def record_episodes(name: BufferName, report: EpisodeReport,
                           episodes: EpisodesDep) -> EpisodesRecorded:
     """Record finished episodes (return and length), in order."""
@@ -31,8 +31,8 @@ async def record_episodes(name: BufferName, report: EpisodeReport,
     return EpisodesRecorded(recorded=len(report.episodes), last_id=last_id)
 
 
-@router.get("", response_model=EpisodeList,
-            responses={code: {"model": ErrorReply} for code in (404, 422, 503)})
+@router.get("", response_model=EpisodeList, responses=errors(
+    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.LIMIT_EXCEEDED))
 async def list_episodes(
         name: BufferName, registry: RegistryDep, episodes: EpisodesDep,
         after: Annotated[str, Query(pattern=r"^\d+(-\d+)?$", description=(

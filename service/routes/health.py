@@ -5,7 +5,8 @@ from redis.exceptions import RedisError
 
 from replay_service.service.deps import RedisDep
 from replay_service.service.errors import StorageUnavailable
-from replay_service.service.models import ErrorReply
+from replay_service.service.openapi import errors
+from replay_service.wire.errors import ErrorCode
 
 router = APIRouter(tags=["health"])
 
@@ -16,7 +17,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Redis answers: the service can store and sample",
-            responses={503: {"model": ErrorReply, "description": "Redis is unreachable"}})
+            responses=errors(ErrorCode.REDIS_UNAVAILABLE))
 async def readyz(redis: RedisDep) -> dict[str, str]:
     try:
         await redis.ping()

@@ -16,14 +16,16 @@ from replay_service.service.bodies import (
 from replay_service.service.deps import BufferName, SettingsDep, TransitionsDep
 from replay_service.service.errors import InvalidPriority, LimitExceeded
 from replay_service.service.models import (
-    ErrorReply,
+    STORE_JSON_BODIES,
     PrioritiesUpdated,
     PriorityUpdate,
     SampleReply,
     StoreReply,
 )
+from replay_service.service.openapi import component_ref, errors
 from replay_service.service.storage.ring import IdempotencyKey
 from replay_service.wire.codec import JSON, SAFETENSORS
+from replay_service.wire.errors import ErrorCode
 
 router = APIRouter(prefix="/buffers/{name}", tags=["transitions"])
 
@@ -33,9 +35,7 @@ _STORE_BODY: dict[str, Any] = {
     "required": True,
     "content": {
         JSON: {
-            "schema": {"type": "object", "description": 'One of {"transition": {field: value}}, '
-                       '{"transitions": [{field: value}, ...]} or {"columns": {field: [value, '
-                       '...]}}.'},
+            "schema": {"oneOf": [component_ref(model) for model in STORE_JSON_BODIES]},
             "examples": {
                 "one": {"summary": "One transition", "value": {"transition": _ONE}},
                 "rows": {"summary": "A batch as rows", "value": {"transitions": [_ONE, _ONE]}},
@@ -48,15 +48,27 @@ _STORE_BODY: dict[str, Any] = {
                                  "dtypes exactly as in the schema."}},
     },
 }
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorReply} for code in (400, 404, 406, 409, 413, 415, 422, 503)}
+# What the schema check of a stored batch answers (wire.codec), JSON or safetensors.
+_BATCH_REFUSALS = (
+    ErrorCode.INVALID_JSON, ErrorCode.INVALID_SAFETENSORS, ErrorCode.INVALID_BODY,
+    ErrorCode.INVALID_SCHEMA, ErrorCode.INVALID_FIELD_NAME, ErrorCode.INVALID_DTYPE,
+    ErrorCode.INVALID_SHAPE, ErrorCode.MISSING_FIELD, ErrorCode.UNKNOWN_FIELD,
+    ErrorCode.EMPTY_BATCH, ErrorCode.BATCH_LENGTH_MISMATCH, ErrorCode.INCONSISTENT_ROWS,
+    ErrorCode.NON_FINITE, ErrorCode.OUT_OF_RANGE)
+_STORE_ERRORS = errors(
+    *_BATCH_REFUSALS, ErrorCode.BUFFER_NOT_FOUND, ErrorCode.PAYLOAD_TOO_LARGE,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE, ErrorCode.IDEMPOTENCY_KEY_REUSED,
+    ErrorCode.NOT_PRIORITIZED, ErrorCode.INVALID_PRIORITY, ErrorCode.INSUFFICIENT_STORAGE)
+_BATCH_ANSWER = {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
+    "type": "string", "format": "binary", "description": "The same columns as tensors, the "
+    "slots as `_indices` (and `_weights`, `_inserted`); size and total_inserted in the "
+    "metadata."}}}}
 
 
-@router.post("/transitions", response_model=StoreReply, responses=_ERRORS,
+@router.post("/transitions", response_model=StoreReply, responses=_STORE_ERRORS,
              openapi_extra={"requestBody": _STORE_BODY})
 async def store(name: BufferName, request: Request, transitions: TransitionsDep,
                 settings: SettingsDep,
-                content_type: Annotated[str | None, Header()] = None,
                 idempotency_key: Annotated[str | None, Header(
                     pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description=(
                         "A fresh key per batch (e.g. a UUID), sent again with every retry of "
@@ -72,36 +84,37 @@ async def store(name: BufferName, request: Request, transitions: TransitionsDep,
         # so it need not resist forgery; blake2b cost 40 ms per 1k Atari transitions.
         digest = f"{len(body)}:{crc32(body):08x}"
         idempotency = IdempotencyKey(idempotency_key, digest, settings.idempotency_ttl_s)
-    batch = decode_transitions(content_type, body, settings.max_json_body_bytes)
+    batch = decode_transitions(request.headers.get("content-type"), body,
+                               settings.max_json_body_bytes)
     stored = await transitions.store(name, batch, idempotency)
     return StoreReply(stored=stored.inserted.count, first_slot=stored.inserted.first_slot,
                       size=stored.inserted.size, capacity=stored.capacity,
                       total_inserted=stored.inserted.total_inserted)
 
 
-@router.get("/transitions", responses={
-    200: {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
-        "type": "string", "format": "binary"}}}}, **_ERRORS})
+@router.get("/transitions", responses={200: _BATCH_ANSWER, **errors(
+    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_ACCEPTABLE, ErrorCode.RANGE_NOT_HELD,
+    ErrorCode.LIMIT_EXCEEDED)})
 async def read_transitions(
-        name: BufferName, transitions: TransitionsDep, settings: SettingsDep,
+        name: BufferName, request: Request, transitions: TransitionsDep, settings: SettingsDep,
         first: Annotated[int, Query(ge=0, description=(
             "Position of the first transition, counted from the first ever inserted (0); "
             "the buffer holds total_inserted - size up to total_inserted - 1."))],
-        count: Annotated[int, Query(ge=1, examples=[10_000])],
-        accept: Annotated[str | None, Header()] = None) -> Response:
+        count: Annotated[int, Query(ge=1, examples=[10_000])]) -> Response:
     """Read transitions in insertion order, e.g. to export a buffer. Answers 409 if the
     range is not, or no longer, held (overwritten by newer transitions)."""
     if count > settings.max_sample:
         raise LimitExceeded(f"count {count} is over the limit of {settings.max_sample} "
                             "(REPLAY_MAX_SAMPLE)", field="count")
-    binary = wants_binary(accept)
+    binary = wants_binary(request.headers.get("accept"))
     return sample_response(await transitions.read(name, first, count), binary)
 
 
-@router.get("/sample", responses={
-    200: {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
-        "type": "string", "format": "binary"}}}}, **_ERRORS})
-async def sample(name: BufferName, transitions: TransitionsDep, settings: SettingsDep,
+@router.get("/sample", responses={200: _BATCH_ANSWER, **errors(
+    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_ACCEPTABLE, ErrorCode.NOT_ENOUGH_TRANSITIONS,
+    ErrorCode.LIMIT_EXCEEDED, ErrorCode.REPLACEMENT_REQUIRED, ErrorCode.RATE_LIMITED)})
+async def sample(name: BufferName, request: Request, transitions: TransitionsDep,
+                 settings: SettingsDep,
                  batch_size: Annotated[int, Query(ge=1, examples=[64])],
                  num_batches: Annotated[int | None, Query(ge=1, examples=[128], description=(
                      "Draw this many minibatches in one request: every column then has "
@@ -115,8 +128,7 @@ async def sample(name: BufferName, transitions: TransitionsDep, settings: Settin
                      "towards 1 over training)."))] = 0.4,
                  timeout_s: Annotated[float, Query(ge=0.0, le=60.0, description=(
                      "How long to wait while the buffer's rate limit holds the sample back, "
-                     "before answering 429."))] = 0.0,
-                 accept: Annotated[str | None, Header()] = None) -> Response:
+                     "before answering 429."))] = 0.0) -> Response:
     """Draw `batch_size` transitions at random: uniformly, or in proportion to priority^alpha
     in a prioritized buffer (which then adds importance-sampling `weights` and the
     `inserted` numbers to pass back with new priorities). JSON by default; send
@@ -126,13 +138,14 @@ async def sample(name: BufferName, transitions: TransitionsDep, settings: Settin
         raise LimitExceeded(f"{batch_size * (num_batches or 1)} transitions in one sample is "
                             f"over the limit of {settings.max_sample} (REPLAY_MAX_SAMPLE)",
                             field=field)
-    binary = wants_binary(accept)
+    binary = wants_binary(request.headers.get("accept"))
     batch = await transitions.sample(name, batch_size, num_batches, with_replacement=replace,
                                      beta=beta, wait_s=timeout_s)
     return sample_response(batch, binary)
 
 
-@router.post("/priorities", response_model=PrioritiesUpdated, responses=_ERRORS)
+@router.post("/priorities", response_model=PrioritiesUpdated, responses=errors(
+    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_PRIORITIZED, ErrorCode.INVALID_PRIORITY))
 async def update_priorities(name: BufferName, update: PriorityUpdate,
                             transitions: TransitionsDep) -> PrioritiesUpdated:
     """Set new priorities of sampled transitions (prioritized buffers), e.g. each

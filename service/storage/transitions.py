@@ -18,6 +18,7 @@ from replay_service.service.errors import (
     PayloadTooLarge,
     RateLimitExceeded,
 )
+from replay_service.service.metrics import ServiceMetrics
 from replay_service.service.storage import records
 from replay_service.service.storage.meta import BufferMeta
 from replay_service.service.storage.registry import BufferRegistry
@@ -55,8 +56,9 @@ class TransitionStore:
     metadata when a script says it went stale."""
 
     def __init__(self, registry: BufferRegistry, ring: Ring, samplers: Samplers, *,
-                 max_batch: int) -> None:
+                 max_batch: int, metrics: ServiceMetrics) -> None:
         self._registry = registry
+        self._metrics = metrics
         self._ring = ring
         self._samplers = samplers
         self._max_batch = max_batch
@@ -89,7 +91,9 @@ class TransitionStore:
             inserted = await self._ring.insert(meta, packed, count, idempotency, priorities)
             return Stored(capacity=meta.capacity, inserted=inserted)
 
-        return await self._on_current(name, store_into)
+        stored = await self._on_current(name, store_into)
+        self._metrics.count_store(name, stored.inserted)
+        return stored
 
     def _conform(self, schema: Schema, batch: DecodedBatch) -> tuple[dict[str, np.ndarray], int]:
         columns, count = conform(schema, batch)
@@ -104,8 +108,10 @@ class TransitionStore:
         many in one round trip, shaped [num_batches, batch_size, ...]. A rate limit is
         waited out for up to `wait_s`, then answered with 429."""
         deadline = time.monotonic() + wait_s
+        waited = False
 
         async def sample_from(meta: BufferMeta) -> SampledBatch:
+            nonlocal waited
             sampler = self._samplers.of(meta)
             while True:
                 try:
@@ -115,7 +121,9 @@ class TransitionStore:
                     break
                 except RateLimited as limited:
                     if time.monotonic() >= deadline:
+                        self._metrics.count_refusal(name)
                         raise _rate_limit_error(meta, limited) from None
+                    waited = True
                     await asyncio.sleep(min(_RATE_POLL_S, deadline - time.monotonic()))
             schema = await self._schema(meta)
             batch = SampledBatch(columns=records.unpack(schema, drawn.records),
@@ -124,7 +132,9 @@ class TransitionStore:
                                  inserted=drawn.inserted)
             return batch if num_batches is None else _in_minibatches(batch, num_batches)
 
-        return await self._on_current(name, sample_from)
+        batch = await self._on_current(name, sample_from)
+        self._metrics.count_sample(name, batch_size * (num_batches or 1), waited=waited)
+        return batch
 
     async def update_priorities(self, name: str, slots: np.ndarray, inserted: np.ndarray,
                                 priorities: np.ndarray) -> tuple[int, int]:
