@@ -35,6 +35,11 @@ class ReplayProcess:
                                              env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """None until started."""
+        return self._process.pid if self._process else None
+
     def exit_code(self) -> int | None:
         """None while it runs."""
         return self._process.poll() if self._process else None

@@ -56,6 +56,6 @@ def serve(
         # exit that unwinds this stack, so the private Redis stops too.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         stack.enter_context(multiprocess_directory(settings.workers))
-        uvicorn.run("replay_service.service.app:create_app", factory=True, host=settings.host,
+        uvicorn.run("replay_service.service.app:create_server", factory=True, host=settings.host,
                     port=settings.port, workers=settings.workers, log_level="info",
                     access_log=settings.access_log)

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from replay_service.client.base import BaseReplayClient, dqn_row
+from replay_service.client.calls import CallBuilder
 from replay_service.client.errors import ReplayError
 from replay_service.client.outbox import SLOW_OUTBOX_S, SealedBatch
 from replay_service.client.protocol import Call, Flow, advance, connection_failed
@@ -44,7 +45,8 @@ class AsyncReplayClient(BaseReplayClient):
     """
 
     def _open(self, url: str, timeout_s: float, headers: dict[str, str] | None) -> None:
-        self._http = httpx.AsyncClient(base_url=url, timeout=timeout_s, headers=headers)
+        self._calls = CallBuilder(url, timeout_s, headers)
+        self._transport = httpx.AsyncHTTPTransport()
         self._state: asyncio.Condition | None = None  # made on first use, in the caller's loop
         self._sender: asyncio.Task[None] | None = None
 
@@ -237,14 +239,12 @@ class AsyncReplayClient(BaseReplayClient):
 
     async def _send(self, batch: SealedBatch) -> StoreResult:
         """Retried for as long as it takes, until close() gives up."""
-        retrying = self._retry.async_retrying(
-            f"store of {batch.count} transitions into {self._buffer}", deadline_s=None,
-            give_up=self._giving_up)
-
         async def attempt() -> StoreResult:
             return await self._run(self._protocol.store(batch.columns, batch.key))
 
-        return await retrying(attempt)
+        return await self._retry.async_call(
+            f"store of {batch.count} transitions into {self._buffer}", attempt,
+            deadline_s=None, give_up=self._giving_up)
 
     # Helpers for the caller.
 
@@ -258,7 +258,7 @@ class AsyncReplayClient(BaseReplayClient):
         if self._sender is not None:
             await asyncio.wait([self._sender], timeout=self._retry.max_wait_s + 1)
             self._sender.cancel()
-        await self._http.aclose()
+        await self._transport.aclose()
         return lost
 
     async def _wait_for(self, batch: SealedBatch, timeout_s: float | None) -> None:
@@ -271,13 +271,11 @@ class AsyncReplayClient(BaseReplayClient):
 
     async def _call(self, what: str, make_flow: Callable[[], Flow[T]]) -> T:
         self._check_open()
-        retrying = self._retry.async_retrying(f"{what} on {self._buffer}",
-                                              deadline_s=self._retry.call_deadline_s)
-
         async def attempt() -> T:
             return await self._run(make_flow())
 
-        return await retrying(attempt)
+        return await self._retry.async_call(f"{what} on {self._buffer}", attempt,
+                                            deadline_s=self._retry.call_deadline_s)
 
     async def _run(self, flow: Flow[T]) -> T:
         with closing(flow):
@@ -287,8 +285,14 @@ class AsyncReplayClient(BaseReplayClient):
             return step.result
 
     async def _request(self, call: Call) -> httpx.Response:
+        request = self._calls.request(call)
         try:
-            return await self._http.request(call.method, call.path, params=call.params,
-                                            headers=call.headers, content=call.content)
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TransportError as error:
-            raise connection_failed(self._http.base_url, error) from error
+            raise connection_failed(self._calls.base_url, error) from error
+        response.request = request
+        return response

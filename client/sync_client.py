@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from replay_service.client.base import BaseReplayClient, dqn_row
+from replay_service.client.calls import CallBuilder
 from replay_service.client.errors import ReplayError
 from replay_service.client.outbox import SLOW_OUTBOX_S, SealedBatch
 from replay_service.client.protocol import Call, Flow, advance, connection_failed
@@ -61,7 +62,8 @@ class ReplayClient(BaseReplayClient):
     """
 
     def _open(self, url: str, timeout_s: float, headers: dict[str, str] | None) -> None:
-        self._http = httpx.Client(base_url=url, timeout=timeout_s, headers=headers)
+        self._calls = CallBuilder(url, timeout_s, headers)
+        self._transport = httpx.HTTPTransport()
         # Guards the pending rows, the outbox and the failures; the sender waits on it.
         self._state = threading.Condition()
         self._sender: threading.Thread | None = None
@@ -274,10 +276,10 @@ class ReplayClient(BaseReplayClient):
 
     def _send(self, batch: SealedBatch) -> StoreResult:
         """Retried for as long as it takes, until close() gives up."""
-        retrying = self._retry.retrying(
-            f"store of {batch.count} transitions into {self._buffer}", deadline_s=None,
-            give_up=self._giving_up)
-        return retrying(lambda: self._run(self._protocol.store(batch.columns, batch.key)))
+        return self._retry.call(
+            f"store of {batch.count} transitions into {self._buffer}",
+            lambda: self._run(self._protocol.store(batch.columns, batch.key)),
+            deadline_s=None, give_up=self._giving_up)
 
     # Helpers for the caller's thread.
 
@@ -289,7 +291,7 @@ class ReplayClient(BaseReplayClient):
             self._state.notify_all()
         if self._sender is not None:
             self._sender.join(self._retry.max_wait_s + 1)
-        self._http.close()
+        self._transport.close()
         return lost
 
     def _wait_for(self, batch: SealedBatch, timeout_s: float | None) -> None:
@@ -299,9 +301,8 @@ class ReplayClient(BaseReplayClient):
 
     def _call(self, what: str, make_flow: Callable[[], Flow[T]]) -> T:
         self._check_open()
-        retrying = self._retry.retrying(f"{what} on {self._buffer}",
-                                        deadline_s=self._retry.call_deadline_s)
-        return retrying(lambda: self._run(make_flow()))
+        return self._retry.call(f"{what} on {self._buffer}", lambda: self._run(make_flow()),
+                                deadline_s=self._retry.call_deadline_s)
 
     def _run(self, flow: Flow[T]) -> T:
         with closing(flow):
@@ -311,8 +312,14 @@ class ReplayClient(BaseReplayClient):
             return step.result
 
     def _request(self, call: Call) -> httpx.Response:
+        request = self._calls.request(call)
         try:
-            return self._http.request(call.method, call.path, params=call.params,
-                                      headers=call.headers, content=call.content)
+            response = self._transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
         except httpx.TransportError as error:
-            raise connection_failed(self._http.base_url, error) from error
+            raise connection_failed(self._calls.base_url, error) from error
+        response.request = request
+        return response

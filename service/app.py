@@ -16,6 +16,7 @@ from replay_service.service.auth import authorize, warn_if_open
 from replay_service.service.cors import install_cors
 from replay_service.service.docs import install_docs
 from replay_service.service.error_handlers import install_error_handlers
+from replay_service.service.hot_path import HotPath
 from replay_service.service.malloc import keep_freed_memory
 from replay_service.service.metrics import install_metrics
 from replay_service.service.openapi import install_openapi
@@ -47,6 +48,11 @@ def connect_redis(settings: Settings) -> Redis:
                           socket_connect_timeout=settings.redis_timeout_s,
                           retry=Retry(NoBackoff(), 0), health_check_interval=5,
                           socket_read_size=1 << 20)
+
+
+def create_server(settings: Settings | None = None) -> HotPath:
+    """What `replay serve` runs: the hot operations answered ahead of the FastAPI app."""
+    return HotPath(create_app(settings))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import Request
 from starlette.responses import Response
@@ -68,6 +70,12 @@ def wants_binary(accept: str | None) -> bool:
 
 def _media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
+
+
+def json_answer(document: dict[str, Any]) -> Response:
+    """A JSON answer without a pydantic model in the way: the hot endpoints' replies are
+    a handful of integers."""
+    return Response(orjson.dumps(document), media_type=JSON)
 
 
 def sample_response(batch: SampledBatch, binary: bool) -> Response:

@@ -25,6 +25,7 @@ from replay_service.wire.errors import ErrorCode
 
 log = logging.getLogger("replay.service")
 
+
 def error_response(code: ErrorCode, message: str, field: str | None = None,
                    headers: dict[str, str] | None = None, *, status: int | None = None,
                    **extra: Any) -> Response:
@@ -34,15 +35,43 @@ def error_response(code: ErrorCode, message: str, field: str | None = None,
                     media_type="application/json")
 
 
+def error_answer(error: Exception) -> Response | None:
+    """The answer to an error the service expects (its own, the codec's, Redis's), or
+    None for anything else. The hot path, which runs ahead of FastAPI's handlers, asks
+    it too, so both answer an error alike."""
+    if isinstance(error, ApiError):
+        return error_response(error.code, error.message, error.field, error.headers(),
+                              **error.extra)
+    if isinstance(error, WireError):
+        return error_response(error.code, error.message, error.field)
+    if isinstance(error, RedisConnectionError | RedisTimeoutError):
+        log.warning("Redis unreachable: %s", error)
+        return error_answer(StorageUnavailable("Redis is unreachable; retry shortly"))
+    if isinstance(error, RedisResponseError):
+        if str(error).startswith("OOM"):
+            return error_response(ErrorCode.REDIS_OUT_OF_MEMORY,
+                                  "Redis is out of memory (maxmemory); nothing was stored")
+        log.error("Redis refused a command: %s", error)
+        return error_response(ErrorCode.INTERNAL_ERROR, "the storage refused the request")
+    return None
+
+
+def internal_error_answer(error: Exception) -> Response:
+    """A 500 that says nothing of the error; the log has it, with its stack."""
+    log.error("unexpected error", exc_info=error)
+    return error_response(ErrorCode.INTERNAL_ERROR, "internal error; see the service log")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> Response:
-        return error_response(error.code, error.message, error.field,
-                              error.headers(), **error.extra)
-
     @app.exception_handler(WireError)
-    async def wire_error(_: Request, error: WireError) -> Response:
-        return error_response(error.code, error.message, error.field)
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    @app.exception_handler(RedisResponseError)
+    async def expected_error(_: Request, error: Exception) -> Response:
+        answer = error_answer(error)
+        assert answer is not None  # registered for exactly the types error_answer knows
+        return answer
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> Response:
@@ -59,22 +88,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(code, str(error.detail), headers=dict(error.headers or {}),
                               status=error.status_code)
 
-    @app.exception_handler(RedisConnectionError)
-    @app.exception_handler(RedisTimeoutError)
-    async def redis_unreachable(_: Request, error: Exception) -> Response:
-        log.warning("Redis unreachable: %s", error)
-        unavailable = StorageUnavailable("Redis is unreachable; retry shortly")
-        return await api_error(_, unavailable)
-
-    @app.exception_handler(RedisResponseError)
-    async def redis_refused(_: Request, error: RedisResponseError) -> Response:
-        if str(error).startswith("OOM"):
-            return error_response(ErrorCode.REDIS_OUT_OF_MEMORY,
-                                  "Redis is out of memory (maxmemory); nothing was stored")
-        log.error("Redis refused a command: %s", error)
-        return error_response(ErrorCode.INTERNAL_ERROR, "the storage refused the request")
-
     @app.exception_handler(Exception)
     async def unexpected(_: Request, error: Exception) -> Response:
-        log.exception("unexpected error")
-        return error_response(ErrorCode.INTERNAL_ERROR, "internal error; see the service log")
+        return internal_error_answer(error)

@@ -18,7 +18,7 @@ RAW_FORMS: dict[str, RawForm] = {"raw-pipe": "pipeline", "raw-lua": "script",
                                  "raw-hash": "hash"}
 """The raw Redis subjects by key: the ceiling of a case is the fastest of them."""
 STORE_BATCHES = (1, 32, 256)
-SAMPLE_BATCHES = (32, 256, 1024)
+SAMPLE_BATCHES = (1, 32, 256, 1024)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,12 @@ class Repetition:
             return None
         return cpu_s * 1e6 / self.transitions
 
+    def per_request(self, cpu_s: float | None) -> float | None:
+        """Microseconds of CPU per request (per call, for the SDK)."""
+        if cpu_s is None or not self.ops:
+            return None
+        return cpu_s * 1e6 / self.ops
+
 
 @dataclass
 class Measurement:
@@ -85,6 +91,11 @@ class Measurement:
 
     def median_per_1k(self, name: str) -> float | None:
         values = [rep.per_1k(getattr(rep, name)) for rep in self.quoted]
+        present = [value for value in values if value is not None]
+        return statistics.median(present) if present else None
+
+    def median_per_request(self, name: str) -> float | None:
+        values = [rep.per_request(getattr(rep, name)) for rep in self.quoted]
         present = [value for value in values if value is not None]
         return statistics.median(present) if present else None
 

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from replay_service.service.bodies import (
     decode_transitions,
+    json_answer,
     read_body,
     sample_response,
     wants_binary,
@@ -23,7 +24,9 @@ from replay_service.service.models import (
     StoreReply,
 )
 from replay_service.service.openapi import component_ref, errors
+from replay_service.service.settings import Settings
 from replay_service.service.storage.ring import IdempotencyKey
+from replay_service.service.storage.transitions import TransitionStore
 from replay_service.wire.codec import JSON, SAFETENSORS
 from replay_service.wire.errors import ErrorCode
 
@@ -67,29 +70,16 @@ _BATCH_ANSWER = {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
 
 @router.post("/transitions", response_model=StoreReply, responses=_STORE_ERRORS,
              openapi_extra={"requestBody": _STORE_BODY})
-async def store(name: BufferName, request: Request, transitions: TransitionsDep,
-                settings: SettingsDep,
+async def store(name: BufferName, request: Request,
                 idempotency_key: Annotated[str | None, Header(
                     pattern=r"^[A-Za-z0-9_.:-]{1,128}$", description=(
                         "A fresh key per batch (e.g. a UUID), sent again with every retry of "
                         "that batch: a batch already stored under it is not stored twice, and "
-                        "the answer is the first one."))] = None) -> StoreReply:
+                        "the answer is the first one."))] = None) -> Response:
     """Store one transition or a batch, in one atomic step. When the buffer is full the
     oldest transitions are overwritten first. A buffer created without a schema takes the
     one this first store implies."""
-    body = await read_body(request, settings.max_body_bytes)
-    idempotency = None
-    if idempotency_key is not None:
-        # The digest tells a retry from a key reused for another body (a client's bug),
-        # so it need not resist forgery; blake2b cost 40 ms per 1k Atari transitions.
-        digest = f"{len(body)}:{crc32(body):08x}"
-        idempotency = IdempotencyKey(idempotency_key, digest, settings.idempotency_ttl_s)
-    batch = decode_transitions(request.headers.get("content-type"), body,
-                               settings.max_json_body_bytes)
-    stored = await transitions.store(name, batch, idempotency)
-    return StoreReply(stored=stored.inserted.count, first_slot=stored.inserted.first_slot,
-                      size=stored.inserted.size, capacity=stored.capacity,
-                      total_inserted=stored.inserted.total_inserted)
+    return await answer_store(request, name, idempotency_key)
 
 
 @router.get("/transitions", responses={200: _BATCH_ANSWER, **errors(
@@ -113,8 +103,7 @@ async def read_transitions(
 @router.get("/sample", responses={200: _BATCH_ANSWER, **errors(
     ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_ACCEPTABLE, ErrorCode.NOT_ENOUGH_TRANSITIONS,
     ErrorCode.LIMIT_EXCEEDED, ErrorCode.REPLACEMENT_REQUIRED, ErrorCode.RATE_LIMITED)})
-async def sample(name: BufferName, request: Request, transitions: TransitionsDep,
-                 settings: SettingsDep,
+async def sample(name: BufferName, request: Request,
                  batch_size: Annotated[int, Query(ge=1, examples=[64])],
                  num_batches: Annotated[int | None, Query(ge=1, examples=[128], description=(
                      "Draw this many minibatches in one request: every column then has "
@@ -133,6 +122,45 @@ async def sample(name: BufferName, request: Request, transitions: TransitionsDep
     in a prioritized buffer (which then adds importance-sampling `weights` and the
     `inserted` numbers to pass back with new priorities). JSON by default; send
     `Accept: application/x-safetensors` for tensors (`_indices`, `_weights`, `_inserted`)."""
+    return await answer_sample(request, name, batch_size, num_batches, replace, beta,
+                               timeout_s)
+
+
+@router.post("/priorities", response_model=PrioritiesUpdated, responses=errors(
+    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_PRIORITIZED, ErrorCode.INVALID_PRIORITY))
+async def update_priorities(name: BufferName, update: PriorityUpdate,
+                            request: Request) -> Response:
+    """Set new priorities of sampled transitions (prioritized buffers), e.g. each
+    transition's |TD error| plus a small epsilon. The service raises them to alpha."""
+    return await answer_priorities(request, name, update)
+
+
+# What each hot endpoint does once its parameters are read: FastAPI's routes above read
+# them from their declarations, the hot path (service/hot_path.py) reads them itself.
+
+async def answer_store(request: Request, name: str, idempotency_key: str | None) -> Response:
+    settings: Settings = request.app.state.settings
+    transitions: TransitionStore = request.app.state.transitions
+    body = await read_body(request, settings.max_body_bytes)
+    idempotency = None
+    if idempotency_key is not None:
+        # The digest tells a retry from a key reused for another body (a client's bug),
+        # so it need not resist forgery; blake2b cost 40 ms per 1k Atari transitions.
+        digest = f"{len(body)}:{crc32(body):08x}"
+        idempotency = IdempotencyKey(idempotency_key, digest, settings.idempotency_ttl_s)
+    batch = decode_transitions(request.headers.get("content-type"), body,
+                               settings.max_json_body_bytes)
+    stored = await transitions.store(name, batch, idempotency)
+    inserted = stored.inserted
+    return json_answer({"stored": inserted.count, "first_slot": inserted.first_slot,
+                        "size": inserted.size, "capacity": stored.capacity,
+                        "total_inserted": inserted.total_inserted})
+
+
+async def answer_sample(request: Request, name: str, batch_size: int, num_batches: int | None,
+                        replace: bool, beta: float, timeout_s: float) -> Response:
+    settings: Settings = request.app.state.settings
+    transitions: TransitionStore = request.app.state.transitions
     if batch_size * (num_batches or 1) > settings.max_sample:
         field = "num_batches" if num_batches else "batch_size"
         raise LimitExceeded(f"{batch_size * (num_batches or 1)} transitions in one sample is "
@@ -144,17 +172,13 @@ async def sample(name: BufferName, request: Request, transitions: TransitionsDep
     return sample_response(batch, binary)
 
 
-@router.post("/priorities", response_model=PrioritiesUpdated, responses=errors(
-    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_PRIORITIZED, ErrorCode.INVALID_PRIORITY))
-async def update_priorities(name: BufferName, update: PriorityUpdate,
-                            transitions: TransitionsDep) -> PrioritiesUpdated:
-    """Set new priorities of sampled transitions (prioritized buffers), e.g. each
-    transition's |TD error| plus a small epsilon. The service raises them to alpha."""
+async def answer_priorities(request: Request, name: str, update: PriorityUpdate) -> Response:
+    transitions: TransitionStore = request.app.state.transitions
     lengths = {len(update.indices), len(update.inserted), len(update.priorities)}
     if len(lengths) != 1:
         raise InvalidPriority("indices, inserted and priorities need one entry each per "
-                            "transition", field="priorities")
+                              "transition", field="priorities")
     updated, skipped = await transitions.update_priorities(
         name, np.asarray(update.indices, np.int64), np.asarray(update.inserted, np.int64),
         np.asarray(update.priorities, np.float64))
-    return PrioritiesUpdated(updated=updated, skipped=skipped)
+    return json_answer({"updated": updated, "skipped": skipped})

@@ -10,6 +10,7 @@ from replay_service.service.deps import BufferName, SettingsDep, WeightsDep
 from replay_service.service.errors import UnsupportedMediaType
 from replay_service.service.models import WeightsReply
 from replay_service.service.openapi import errors
+from replay_service.service.storage.weights import WeightsStore
 from replay_service.wire.codec import BINARY_ALIASES, SAFETENSORS, decode_safetensors
 from replay_service.wire.errors import ErrorCode
 
@@ -49,10 +50,16 @@ async def publish_weights(name: BufferName, request: Request, response: Response
     304: {"description": "The ETag sent in If-None-Match is still the newest",
           "headers": {"ETag": _ETAG, "X-Replay-Weights-Version": _VERSION}},
     **errors(ErrorCode.BUFFER_NOT_FOUND, ErrorCode.WEIGHTS_NOT_FOUND)})
-async def fetch_weights(name: BufferName, weights: WeightsDep,
+async def fetch_weights(name: BufferName, request: Request,
                         if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """The newest weights. Send the ETag you hold in If-None-Match: while it is still
     the newest, the answer is a bodiless 304, so polling costs almost nothing."""
+    return await answer_weights(request, name, if_none_match)
+
+
+async def answer_weights(request: Request, name: str, if_none_match: str | None) -> Response:
+    """Shared with the hot path (service/hot_path.py), which reads the header itself."""
+    weights: WeightsStore = request.app.state.weights
     held = if_none_match.strip().strip('"') if if_none_match else None
     fetched = await weights.fetch(name, held)
     headers = {"ETag": f'"{fetched.etag}"', "X-Replay-Weights-Version": str(fetched.version)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from replay_service.service.storage import keys
 from replay_service.wire.schema import Prioritized, RateLimit, Schema
@@ -79,16 +80,19 @@ class BufferMeta:
     @property
     def all_keys(self) -> list[str]:
         """Every key of the buffer: what deleting it removes."""
-        return [*self.script_keys, keys.weights(self.name), keys.episodes(self.name)]
+        return [*(key.decode() for key in self.script_keys), keys.weights(self.name),
+                keys.episodes(self.name)]
 
-    @property
-    def script_keys(self) -> list[str]:
+    @cached_property
+    def script_keys(self) -> tuple[bytes, ...]:
         """The metadata hash, every segment of the ring, then (prioritized buffers) every
-        level of the sum tree, leaves first: the keys the scripts take, in that order."""
+        level of the sum tree, leaves first: the keys the scripts take, in that order.
+        Kept with the (cached) metadata, encoded: every store and sample sends them."""
         segments = -(-self.capacity // self.slots_per_segment)
         levels = len(tree_level_sizes(self.capacity)) if self.prioritized else 0
-        return ([self.meta_key] + [keys.segment(self.name, i) for i in range(segments)]
-                + [keys.tree_level(self.name, level) for level in range(levels)])
+        names = ([self.meta_key] + [keys.segment(self.name, i) for i in range(segments)]
+                 + [keys.tree_level(self.name, level) for level in range(levels)])
+        return tuple(name.encode() for name in names)
 
     @property
     def bytes_per_slot(self) -> float:

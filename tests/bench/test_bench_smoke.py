@@ -43,8 +43,9 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict[
 def test_bench_prints_every_section(bench_run: tuple[str, str, dict[str, object]]) -> None:
     table, progress, _ = bench_run
     for title in ("STORE: transitions stored per second", "SAMPLE: transitions sampled per "
-                  "second", "SAMPLE LATENCY", "CPU per 1k transitions", "REDIS MEMORY",
-                  "PRIORITIZED vs UNIFORM", "TARGETS", "REFERENCE: Reverb"):
+                  "second", "SAMPLE LATENCY", "PER REQUEST, one client",
+                  "CPU per 1k transitions", "REDIS MEMORY", "PRIORITIZED vs UNIFORM",
+                  "TARGETS", "REFERENCE: Reverb"):
         assert title in table
     assert "ERR" not in table and "ERRORS" not in table
     assert "filling bench-cartpole" in progress
