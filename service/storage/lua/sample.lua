@@ -8,8 +8,7 @@
 -- Returns {'gone'}, {'stale'} (see meta.lua), {'too_few', size} if the ring cannot
 -- give a minibatch, {'rate_limited', excess, size, total inserted, total sampled} if
 -- the rate limit holds the sample back, else {'ok', size, total inserted, records
--- (one string each), slots}. The records go back as a list: joining megabytes of
--- frames in Lua costs Redis far more than in the service.
+-- (a list of strings to join: see read_slots), slots}.
 local refused, capacity, record_size, per_segment, total, sampled, min_size, per_insert,
   tolerance = load_meta(ARGV[1], 'capacity', 'record_size', 'slots_per_segment',
     'total_inserted', 'total_sampled', 'min_size', 'samples_per_insert', 'tolerance')
