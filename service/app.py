@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Any, cast
 
 from fastapi import Depends, FastAPI
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -35,19 +36,39 @@ from replay_service.service.storage.weights import WeightsStore
 log = logging.getLogger("replay.service")
 
 
-def connect_redis(settings: Settings) -> Redis:
+async def connect_redis(settings: Settings) -> tuple[Redis, bool]:
+    """The client, and whether it talks to a Redis Cluster."""
     if not settings.redis_url:
         raise RuntimeError("REPLAY_REDIS_URL is not set; `replay serve` starts a private Redis "
                            "when it is left out")
+    cluster = settings.redis_cluster
+    if cluster is None:
+        cluster = await _is_cluster(settings.redis_url, settings.redis_timeout_s)
     # No transparent retries: a store retried after a dropped reply would be stored
     # twice. A failed call answers 503 and the client decides; the broken
     # connection is dropped, so the next request reconnects once Redis is back.
     # Sampled batches come back as megabytes: read them in 1 MiB pieces, not 64 KiB
     # (a 14.5 MB reply of Atari frames took 26 ms of CPU to read, 10.5 ms so).
-    return Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s,
-                          socket_connect_timeout=settings.redis_timeout_s,
-                          retry=Retry(NoBackoff(), 0), health_check_interval=5,
-                          socket_read_size=1 << 20)
+    options: dict[str, Any] = {"socket_timeout": settings.redis_timeout_s,
+               "socket_connect_timeout": settings.redis_timeout_s,
+               "retry": Retry(NoBackoff(), 0), "health_check_interval": 5,
+               "socket_read_size": 1 << 20}
+    if cluster:
+        # A cluster client follows MOVED and ASK itself; it offers the same commands
+        # and scripts, each routed to the node that holds its keys' slot.
+        return cast(Redis, RedisCluster.from_url(settings.redis_url, **options)), True
+    return Redis.from_url(settings.redis_url, **options), False
+
+
+async def _is_cluster(url: str, timeout_s: float) -> bool:
+    probe = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        return bool((await probe.info("cluster")).get("cluster_enabled"))
+    except RedisError:  # down at start: taken for a single Redis (REPLAY_REDIS_CLUSTER)
+        log.warning("could not ask Redis whether it is a cluster; taking it for one node")
+        return False
+    finally:
+        await probe.aclose()
 
 
 def create_server(settings: Settings | None = None) -> HotPath:
@@ -61,11 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = connect_redis(settings)
+        redis, cluster = await connect_redis(settings)
         scripts = Scripts.register(redis)
         memory = MemoryBudget(redis)
         registry = BufferRegistry(redis, scripts, memory, segment_bytes=settings.segment_bytes,
-                                  max_buffers=settings.max_buffers)
+                                  max_buffers=settings.max_buffers, cluster=cluster)
         app.state.settings = settings
         app.state.redis = redis
         app.state.registry = registry

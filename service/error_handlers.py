@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ClusterDownError, ReadOnlyError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -24,6 +25,10 @@ from replay_service.wire.codec import WireError
 from replay_service.wire.errors import ErrorCode
 
 log = logging.getLogger("replay.service")
+
+# What a cluster answers while its slots move or a master fails over, for seconds.
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError,
+                ReadOnlyError, SlotNotCoveredError)
 
 
 def error_response(code: ErrorCode, message: str, field: str | None = None,
@@ -44,7 +49,7 @@ def error_answer(error: Exception) -> Response | None:
                               **error.extra)
     if isinstance(error, WireError):
         return error_response(error.code, error.message, error.field)
-    if isinstance(error, RedisConnectionError | RedisTimeoutError):
+    if isinstance(error, _UNREACHABLE):  # a cluster in transition answers the same 503
         log.warning("Redis unreachable: %s", error)
         return error_answer(StorageUnavailable("Redis is unreachable; retry shortly"))
     if isinstance(error, RedisResponseError):
@@ -68,6 +73,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
     @app.exception_handler(RedisResponseError)
+    @app.exception_handler(SlotNotCoveredError)
     async def expected_error(_: Request, error: Exception) -> Response:
         answer = error_answer(error)
         assert answer is not None  # registered for exactly the types error_answer knows

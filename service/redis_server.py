@@ -83,6 +83,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
     def log_file(self) -> Path:
         return self.data_dir / "redis.log"
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     read_key: SecretStr | None = Field(default=None, min_length=16, description=(
         "API key that may only read: sample, size, info, weights, episodes."))
     redis_timeout_s: float = Field(default=5.0, gt=0)
+    redis_cluster: bool | None = Field(default=None, description=(
+        "Whether REPLAY_REDIS_URL names a node of a Redis Cluster. Unset: asked of Redis "
+        "at start (INFO cluster); set it where Redis may be down when the service starts."))
     idempotency_ttl_s: int = Field(default=3_600, ge=1, description=(
         "How long a store's Idempotency-Key is remembered: retries within it are not "
         "stored twice."))

@@ -6,6 +6,18 @@ REGISTRY = "replay:buffers"
 RESERVATIONS = "replay:reservations"
 
 
+def own_registry(name: str) -> str:
+    """On a cluster, what the create script takes for the registry: a set in the buffer's
+    own slot (a script cannot reach the shared one); REGISTRY is written beside it."""
+    return f"replay:{{{name}}}:registered"
+
+
+def own_reservation(name: str) -> str:
+    """On a cluster, what the scripts take for the reservations: the buffer's own entry,
+    in its slot. Each master's maxmemory then refuses what does not fit (507)."""
+    return f"replay:{{{name}}}:reservation"
+
+
 def meta(name: str) -> str:
     return f"replay:{{{name}}}:meta"
 

@@ -8,7 +8,6 @@ import time
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from replay_service.service.errors import (
     BufferConflict,
@@ -21,7 +20,7 @@ from replay_service.service.storage import keys
 from replay_service.service.storage.memory import UNLIMITED, MemoryBudget
 from replay_service.service.storage.meta import BufferMeta, Counters, slots_per_segment
 from replay_service.service.storage.scripts import Scripts
-from replay_service.service.storage.status import Status, status_of
+from replay_service.service.storage.status import StaleMeta, Status, status_of
 from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 # Every script call names every Redis string of its ring, so their number is bounded.
@@ -59,13 +58,23 @@ class BufferRegistry:
     """
 
     def __init__(self, redis: Redis, scripts: Scripts, memory: MemoryBudget, *,
-                 segment_bytes: int, max_buffers: int):
+                 segment_bytes: int, max_buffers: int, cluster: bool = False):
         self._redis = redis
         self._scripts = scripts
         self._memory = memory
         self._segment_bytes = segment_bytes
         self._max_buffers = max_buffers
+        self._cluster = cluster
         self._cache: dict[str, BufferMeta] = {}
+
+    def _shared_keys(self, name: str) -> tuple[str, str]:
+        """The registry and the reservations as the scripts take them. On a cluster a
+        script reaches only its buffer's slot, so it gets the buffer's own entries
+        instead: the shared registry is then written after the script, and memory is not
+        reserved across buffers (each master's maxmemory refuses what does not fit)."""
+        if self._cluster:
+            return keys.own_registry(name), keys.own_reservation(name)
+        return keys.REGISTRY, keys.RESERVATIONS
 
     async def create(self, name: str, capacity: int | None, schema: Schema | None, *,
                      default_capacity: int, prioritized: Prioritized | None = None,
@@ -75,7 +84,8 @@ class BufferRegistry:
         Left out (None), capacity, schema, `prioritized` (else uniform sampling) and
         `rate_limit` match whatever an existing buffer has; given, they must match it.
         The buffer, its registry entry and its memory reservation appear in one script,
-        so racing creates and deletes leave the reservations exact.
+        so racing creates and deletes leave the reservations exact (on one Redis; see
+        `_shared_keys` for a cluster).
         """
         new_capacity = capacity or default_capacity
         wanted = BufferMeta(name=name, incarnation=secrets.token_hex(8), capacity=new_capacity,
@@ -97,11 +107,16 @@ class BufferRegistry:
             _check_layout(wanted)
         budget = await self._memory.current() if wanted.reserved_bytes else UNLIMITED
         fields = wanted.new_hash()
+        if self._cluster:
+            await self._check_room(name)
         reply = await self._scripts.create(
-            keys=[keys.meta(name), keys.REGISTRY, keys.RESERVATIONS],
+            keys=[keys.meta(name), *self._shared_keys(name)],
             args=[name, wanted.reserved_bytes, budget.reservable, self._max_buffers,
                   *(part for pair in fields.items() for part in pair)])
         status = status_of(reply, name)
+        if self._cluster and status in (Status.CREATED, Status.EXISTS):
+            # Also for an existing buffer: it heals a create cut short before this step.
+            await self._redis.sadd(keys.REGISTRY, name)
         if status is Status.TOO_MANY:
             raise TooManyBuffers(f"the service holds {self._max_buffers} buffers, its limit; "
                                  "delete one or raise REPLAY_MAX_BUFFERS")
@@ -111,6 +126,14 @@ class BufferRegistry:
         if status is Status.CREATED:
             return meta, True
         return await self._matching(meta, capacity, schema, prioritized, rate_limit), False
+
+    async def _check_room(self, name: str) -> None:
+        """On a cluster the limit on buffers is checked before the create, not in its
+        script: racing creates can pass it by a few."""
+        if await self._redis.scard(keys.REGISTRY) >= self._max_buffers and not (
+                await self._redis.exists(keys.meta(name))):
+            raise TooManyBuffers(f"the service holds {self._max_buffers} buffers, its limit; "
+                                 "delete one or raise REPLAY_MAX_BUFFERS")
 
     async def _matching(self, meta: BufferMeta, capacity: int | None, schema: Schema | None,
                         prioritized: Prioritized | None, rate_limit: RateLimit | None
@@ -157,7 +180,7 @@ class BufferRegistry:
         _check_layout(adopted)
         budget = await self._memory.current()
         reply = await self._scripts.adopt_schema(
-            keys=[meta.meta_key, keys.RESERVATIONS],
+            keys=[meta.meta_key, self._shared_keys(meta.name)[1]],
             args=[meta.incarnation, schema.canonical_json(), schema.record_size,
                   adopted.slots_per_segment, meta.name, adopted.reserved_bytes,
                   budget.reservable])
@@ -167,23 +190,25 @@ class BufferRegistry:
 
     async def delete(self, name: str) -> None:
         """Remove the metadata, every segment, the registry entry and the memory
-        reservation in one transaction.
-
-        WATCH makes the deletion start over if a first store adopts a schema (and
-        so changes the segment layout) between reading the metadata and deleting.
-        """
-        async def unlink_all(pipe: Pipeline) -> None:
-            fields = cast(dict[bytes, bytes], await pipe.hgetall(keys.meta(name)))
-            if not fields:
-                raise BufferNotFound(name)
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.unlink(*BufferMeta.from_hash(name, fields).all_keys)
-            pipe.srem(keys.REGISTRY, name)
-            pipe.hdel(keys.RESERVATIONS, name)
-
+        reservation in one script (on a cluster, the shared registry entry right after).
+        The script refuses (stale) if a first store adopted a schema, and so changed
+        the segment layout, since the metadata was read: read again and retry."""
+        registry, reservations = self._shared_keys(name)
         try:
-            await self._redis.transaction(unlink_all, keys.meta(name))
+            while True:
+                meta = await self.get(name, fresh=True)
+                others = [key for key in meta.all_keys if key != meta.meta_key]
+                reply = await self._scripts.delete(
+                    keys=[meta.meta_key, registry, reservations, *others],
+                    args=[name, meta.incarnation, meta.slots_per_segment])
+                try:
+                    status_of(reply, name)
+                except StaleMeta:
+                    continue
+                return
         finally:
+            if self._cluster:  # gone or not: no entry may outlive its buffer
+                await self._redis.srem(keys.REGISTRY, name)
             self.forget(name)
 
     async def names(self) -> list[str]:

