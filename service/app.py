@@ -27,6 +27,7 @@ from replay_service.service.status_page import install_status_page
 from replay_service.service.storage.episodes import EpisodeLog
 from replay_service.service.storage.memory import MemoryBudget
 from replay_service.service.storage.registry import BufferRegistry
+from replay_service.service.storage.replication import ReplicatedWrites
 from replay_service.service.storage.ring import Ring
 from replay_service.service.storage.samplers import Samplers
 from replay_service.service.storage.scripts import Scripts
@@ -90,7 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.redis = redis
         app.state.registry = registry
-        app.state.transitions = TransitionStore(registry, Ring(scripts), Samplers(scripts),
+        replicated = ReplicatedWrites(redis, replicas=settings.replica_acks,
+                                      timeout_s=settings.replica_ack_timeout_s) if (
+            settings.replica_acks) else None
+        app.state.transitions = TransitionStore(registry, Ring(scripts, replicated),
+                                                Samplers(scripts),
                                                 max_batch=settings.max_batch,
                                                 metrics=app.state.metrics)
         app.state.weights = WeightsStore(scripts)

@@ -169,3 +169,13 @@ class StorageUnavailable(ApiError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class NotReplicated(StorageUnavailable):
+    """Fewer replicas than REPLAY_REPLICA_ACKS held a store in time: not acknowledged."""
+
+    def __init__(self, wanted: int, held: int, timeout_s: float) -> None:
+        super().__init__(
+            f"the store reached {held} of the {wanted} replica(s) REPLAY_REPLICA_ACKS asks "
+            f"for within {timeout_s:g} s, so it is not acknowledged; send it again with the "
+            "same Idempotency-Key (it is not stored twice)", replicas=held)

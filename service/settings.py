@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     read_key: SecretStr | None = Field(default=None, min_length=16, description=(
         "API key that may only read: sample, size, info, weights, episodes."))
     redis_timeout_s: float = Field(default=5.0, gt=0)
+    replica_acks: int = Field(default=0, ge=0, description=(
+        "Acknowledge a store only once this many Redis replicas hold it (WAIT), so that a "
+        "failover loses no acknowledged transition; 0: as soon as the master has it."))
+    replica_ack_timeout_s: float = Field(default=1.0, gt=0, description=(
+        "How long a store waits for those replicas before it is answered 503 (the "
+        "client's retry, with the same Idempotency-Key, waits again)."))
     redis_cluster: bool | None = Field(default=None, description=(
         "Whether REPLAY_REDIS_URL names a node of a Redis Cluster. Unset: asked of Redis "
         "at start (INFO cluster); set it where Redis may be down when the service starts."))

@@ -13,6 +13,7 @@ import numpy as np
 from replay_service.service.errors import IdempotencyKeyReused, RangeNotHeld
 from replay_service.service.storage import keys
 from replay_service.service.storage.meta import BufferMeta
+from replay_service.service.storage.replication import ReplicatedWrites
 from replay_service.service.storage.scripts import Scripts
 from replay_service.service.storage.status import Status, status_of
 
@@ -45,8 +46,10 @@ class Read:
 class Ring:
     """Each call is one Lua script: one round trip, atomic against other writers."""
 
-    def __init__(self, scripts: Scripts) -> None:
+    def __init__(self, scripts: Scripts, replicated: ReplicatedWrites | None = None) -> None:
         self._scripts = scripts
+        self._replicated = replicated
+        """Set: a store is answered once enough replicas hold it (REPLAY_REPLICA_ACKS)."""
 
     async def insert(self, meta: BufferMeta, records: bytes, count: int,
                      idempotency: IdempotencyKey | None = None,
@@ -59,10 +62,13 @@ class Ring:
         else:
             record_key = keys.idempotency(meta.name, meta.incarnation, idempotency.key)
             key_args = [1, idempotency.body_digest, idempotency.ttl_s]
-        reply = await self._scripts.insert(
-            keys=[*meta.script_keys, record_key],
-            args=[meta.incarnation, count, records, *key_args,
-                  priorities.astype("<f8").tobytes() if priorities is not None else ""])
+        script_keys: list[bytes | str] = [*meta.script_keys, record_key]
+        args = [meta.incarnation, count, records, *key_args,
+                priorities.astype("<f8").tobytes() if priorities is not None else ""]
+        if self._replicated is None:
+            reply = await self._scripts.insert(keys=script_keys, args=args)
+        else:
+            reply = await self._replicated.run(self._scripts.insert, script_keys, args)
         status = status_of(reply, meta.name)
         if status is Status.KEY_REUSED:
             assert idempotency is not None

@@ -184,7 +184,8 @@ def test_a_redis_outage_is_ridden_out_without_an_error(tmp_path: Path, buffer_na
             own_service.stop()
 
 
-def test_a_full_outbox_blocks_drops_or_raises_as_configured(buffer_name: str) -> None:
+def test_a_full_outbox_blocks_drops_or_raises_as_configured(
+        buffer_name: str, caplog: pytest.LogCaptureFixture) -> None:
     down = f"http://127.0.0.1:{free_port()}"
     quick = RetryPolicy(max_wait_s=0.1, call_deadline_s=0.5, close_deadline_s=0.5)
     raising = ReplayClient(down, buffer_name, flush_every=2, max_unsent=4, when_full="raise",
@@ -199,7 +200,15 @@ def test_a_full_outbox_blocks_drops_or_raises_as_configured(buffer_name: str) ->
 
     dropping = ReplayClient(down, buffer_name, flush_every=2, max_unsent=4,
                             when_full="drop_oldest", retry=quick)
-    for i in range(8):
+    dropping.store_row(row(0))
+    dropping.store_row(row(1))
+    # Until the sender has tried rows 0-1 once, it could still merge the next batch
+    # into them (on a loaded machine it starts late): wait for its first failure.
+    deadline = time.monotonic() + 10
+    while not any("failed" in record.getMessage() for record in caplog.records):
+        assert time.monotonic() < deadline, "the sender never tried"
+        time.sleep(0.01)
+    for i in range(2, 8):
         dropping.store_row(row(i))
     # Rows 0-1 are being sent; 2-3 made room for 4-5, which made room for 6-7.
     assert dropping.dropped == 4

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import redis
 
@@ -42,13 +43,19 @@ def _redis_cli() -> str:
 
 
 class LocalCluster:
-    def __init__(self, folder: Path, masters: int = 3, replicas: int = 1) -> None:
+    def __init__(self, folder: Path, masters: int = 3, replicas: int = 1,
+                 appendfsync: Literal["always", "everysec"] | None = None) -> None:
+        """`appendfsync` as for RedisServer: a node restarted without its data could
+        claim its old slots, empty, until the cluster tells it otherwise."""
         self.nodes = [RedisServer(folder / f"node-{index}", port=_cluster_port(),
-                                  appendfsync=None, extra_args=(
+                                  appendfsync=appendfsync, extra_args=(
             "--cluster-enabled", "yes", "--cluster-config-file",
             str(folder / f"node-{index}" / "nodes.conf"), "--cluster-node-timeout", "2000"))
             for index in range(masters * (1 + replicas))]
         self.replicas = replicas
+
+    def node_at(self, port: int) -> RedisServer:
+        return next(node for node in self.nodes if node.port == port)
 
     @property
     def url(self) -> str:
@@ -89,15 +96,36 @@ class LocalCluster:
             time.sleep(0.2)
         raise RuntimeError("the cluster did not reach cluster_state:ok")
 
-    def master_of(self, key: str) -> int:
-        """The port of the master that holds `key`'s slot."""
-        client = redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+    def wait_replica(self, node: RedisServer, timeout_s: float = 60.0) -> None:
+        """Until `node` is a replica in sync with its master."""
+        client = redis.Redis(port=node.port, socket_timeout=1)
+        deadline = time.monotonic() + timeout_s
         try:
-            node = client.get_node_from_key(key)
-            assert node is not None
-            return int(node.port)
+            while time.monotonic() < deadline:
+                try:
+                    info = client.info("replication")
+                    if info.get("role") == "slave" and info.get("master_link_status") == "up":
+                        return
+                except redis.RedisError:
+                    pass
+                time.sleep(0.1)
         finally:
             client.close()
+        raise RuntimeError(f"node {node.port} did not become a replica in sync")
+
+    def master_of(self, key: str) -> int:
+        """The port of the master that holds `key`'s slot now, as CLUSTER SLOTS says (a
+        cluster client's view can lag a failover)."""
+        alive = next(node for node in self.nodes if node.running)
+        client = redis.Redis(port=alive.port)
+        try:
+            slot = int(client.execute_command("CLUSTER KEYSLOT", key))
+            for first, last, master, *_ in client.execute_command("CLUSTER SLOTS"):
+                if first <= slot <= last:
+                    return int(master[1])
+        finally:
+            client.close()
+        raise RuntimeError(f"no master holds slot {slot}")
 
     def stop(self) -> None:
         for node in self.nodes:

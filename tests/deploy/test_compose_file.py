@@ -31,8 +31,10 @@ OTHER_PROGRAMS = {"redis-server": {"REDISCLI_AUTH"}, "tensorboard": set()}
 # The extra each `replay` subcommand imports (gymnasium, torch) beyond the service's needs.
 SUBCOMMAND_EXTRAS = {"serve": set(), "collect": {"collector"}, "train": {"trainer"}}
 # Settings a user has no reason to change in compose: the wiring, fixed by the file.
-# Fixed by the compose file itself: its one Redis (so not a cluster), where to listen.
-WIRED_SETTINGS = {"REPLAY_REDIS_URL", "REPLAY_REDIS_CLUSTER", "REPLAY_HOST", "REPLAY_PORT",
+# Fixed by the compose file itself: its one Redis (not a cluster, and without replicas to
+# acknowledge stores), where to listen.
+WIRED_SETTINGS = {"REPLAY_REDIS_URL", "REPLAY_REDIS_CLUSTER", "REPLAY_REPLICA_ACKS",
+                  "REPLAY_REPLICA_ACK_TIMEOUT_S", "REPLAY_HOST", "REPLAY_PORT",
                   "REPLAY_DATA_DIR"}
 
 
