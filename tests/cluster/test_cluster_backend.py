@@ -36,17 +36,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 @pytest.fixture(scope="module")
 def service(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[ServiceProcess]:
-    """Pointed at one node, left to find out by itself that it is a cluster."""
+    """Pointed at one node, left to find out by itself that it is a cluster (the `http`
+    fixture of tests/conftest.py then talks to this service)."""
     process = ServiceProcess(cluster.url, tmp_path_factory.mktemp("logs"),
                              segment_bytes=1 << 20).start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def http(service: ServiceProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service.url, timeout=30) as client:
-        yield client
 
 
 def fresh() -> str:
