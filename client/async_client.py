@@ -121,8 +121,8 @@ class AsyncReplayClient(BaseReplayClient):
         return await self._call("update priorities", lambda: self._protocol.update_priorities(
             indices, inserted, priorities))
 
-    async def read(self, first: int, count: int) -> Batch:
-        return await self._call("read", lambda: self._protocol.read(first, count))
+    async def read(self, first: int, count: int, *, inflate: bool = True) -> Batch:
+        return await self._call("read", lambda: self._protocol.read(first, count, inflate))
 
     async def publish_weights(self, tensors: Mapping[str, np.ndarray],
                               metadata: Mapping[str, str] | None = None) -> int:

@@ -46,6 +46,7 @@ from replay_service.client.results import (
     StoreResult,
     Weights,
 )
+from replay_service.wire import frames as compression
 from replay_service.wire.codec import (
     INDICES_TENSOR,
     JSON,
@@ -59,6 +60,7 @@ from replay_service.wire.codec import (
     read_safetensors_metadata,
 )
 from replay_service.wire.errors import ErrorCode
+from replay_service.wire.frames import COMPRESSED_SIZES_TENSOR, COMPRESSED_TENSOR
 from replay_service.wire.schema import BUFFER_NAME_PATTERN, Prioritized, RateLimit, Schema
 
 __all__ = ["BufferProtocol", "Call", "Done", "Flow", "advance", "connection_failed",
@@ -184,16 +186,25 @@ class BufferProtocol:
                 params[name] = value
         return (yield from self._get_batch("sample", params))
 
-    def read(self, first: int, count: int) -> Flow[Batch]:
+    def read(self, first: int, count: int, inflate: bool = True) -> Flow[Batch]:
         """Transitions `first` .. `first + count - 1` in insertion order (0: the first ever)."""
-        return (yield from self._get_batch("transitions", {"first": first, "count": count}))
+        return (yield from self._get_batch("transitions", {"first": first, "count": count},
+                                           inflate))
 
-    def _get_batch(self, resource: str, params: dict[str, str | int | float]) -> Flow[Batch]:
+    def _get_batch(self, resource: str, params: dict[str, str | int | float],
+                   inflate: bool = True) -> Flow[Batch]:
+        if self._binary:  # a compressed buffer's frames are inflated here, not by the service
+            params = {**params, "compressed": "true"}
         response = yield Call("GET", f"{self._path}/{resource}", params=params,
                               headers={"accept": SAFETENSORS if self._binary else JSON})
         _raise_for_error(response)
         if self._binary:
-            return _read(response, _binary_batch)
+            tensors = _read(response, _tensors)
+            if COMPRESSED_TENSOR not in tensors or not inflate:
+                return _read(response, lambda answer: _binary_batch(answer, tensors))
+            schema = self.schema or (yield from self.info()).schema
+            return _read(response, lambda answer: _binary_batch(answer, _inflated(schema,
+                                                                                  tensors)))
         schema = self.schema or (yield from self.info()).schema
         return _read(response, lambda answer: _json_batch(answer, schema))
 
@@ -286,7 +297,7 @@ class BufferProtocol:
                     ) -> Call:
         fitted = _fit(schema, columns)
         if self._binary:
-            content_type, body = SAFETENSORS, encode_safetensors(fitted)
+            content_type, body = SAFETENSORS, encode_safetensors(_compressed(schema, fitted))
         else:
             content_type = JSON
             body = orjson.dumps({"columns": fitted}, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -318,9 +329,9 @@ def _plainly_fits(schema: Schema, row: Row) -> bool:
     (range, NaN) are checked with the batch, before it is sent."""
     if row.keys() != schema.fields.keys():
         return False
-    record = schema.record_dtype
+    transition = schema.transition_dtype
     for name, value in row.items():
-        field = record[name]
+        field = transition[name]
         if value.dtype.kind != field.base.kind or value.shape != field.shape:
             return False
     return True
@@ -335,8 +346,43 @@ def _infer(columns: dict[str, np.ndarray]) -> Schema:
                              ) from None
 
 
-def _binary_batch(response: httpx.Response) -> Batch:
-    tensors = dict(decode_safetensors(response.content).columns)
+def _compressed(schema: Schema, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A compressed buffer's fields as the service keeps them: the compressed ones as one
+    zstd frame per transition, made here on the writer's side (the sender thread), so
+    only the small form crosses the network."""
+    if schema.frame_dtype is None:
+        return columns
+    count = len(next(iter(columns.values())))
+    sent = compression.compress(schema, columns, count)
+    plain = {name: column for name, column in columns.items()
+             if schema.fields[name].compression is None}
+    return {**plain, COMPRESSED_TENSOR: np.frombuffer(sent.data, np.uint8),
+            COMPRESSED_SIZES_TENSOR: sent.sizes}
+
+
+def _tensors(response: httpx.Response) -> dict[str, np.ndarray]:
+    return dict(decode_safetensors(response.content).columns)
+
+
+def _inflated(schema: Schema | None, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Frames inflated into their fields' columns, in the caller's thread (the trainer's
+    prefetch thread, off the learner's): shaped like the sizes, [batch] or
+    [num_batches, batch]."""
+    if schema is None or schema.frame_dtype is None:
+        raise ReplayError("the service sent compressed frames for a buffer whose schema "
+                          "compresses no field")
+    data, sizes = tensors.pop(COMPRESSED_TENSOR), tensors.pop(COMPRESSED_SIZES_TENSOR)
+    frames = compression.frames_of({COMPRESSED_TENSOR: data,
+                                    COMPRESSED_SIZES_TENSOR: sizes.reshape(-1)})
+    assert frames is not None
+    inflated = {name: column.reshape(sizes.shape + column.shape[1:])
+                for name, column in compression.decompress(schema, frames).items()}
+    fields = {name: tensors.pop(name) if name in tensors else inflated[name]
+              for name in schema.fields}
+    return {**fields, **tensors}
+
+
+def _binary_batch(response: httpx.Response, tensors: dict[str, np.ndarray]) -> Batch:
     metadata = read_safetensors_metadata(response.content)
     indices = tensors.pop(INDICES_TENSOR).astype(np.int64, copy=False)
     return Batch(tensors, indices, size=int(metadata["size"]),

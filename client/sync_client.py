@@ -155,11 +155,13 @@ class ReplayClient(BaseReplayClient):
         return self._call("update priorities", lambda: self._protocol.update_priorities(
             indices, inserted, priorities))
 
-    def read(self, first: int, count: int) -> Batch:
+    def read(self, first: int, count: int, *, inflate: bool = True) -> Batch:
         """Transitions in insertion order: `first` counts from the first ever inserted, and
         the buffer holds total_inserted - size up to total_inserted - 1. Raises Conflict
-        if the range is not, or no longer, held."""
-        return self._call("read", lambda: self._protocol.read(first, count))
+        if the range is not, or no longer, held. `inflate=False` leaves a compressed
+        buffer's frames as they are kept: items `_compressed` and `_compressed_sizes`
+        in place of the compressed fields (wire/frames.py)."""
+        return self._call("read", lambda: self._protocol.read(first, count, inflate))
 
     def publish_weights(self, tensors: Mapping[str, np.ndarray],
                         metadata: Mapping[str, str] | None = None) -> int:

@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.transitions = TransitionStore(registry, Ring(scripts, replicated),
                                                 Samplers(scripts),
                                                 max_batch=settings.max_batch,
+                                                max_inflated_bytes=settings.max_body_bytes,
                                                 metrics=app.state.metrics)
         app.state.weights = WeightsStore(scripts)
         app.state.episodes = EpisodeLog(redis, scripts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import Request
 from starlette.responses import Response
@@ -20,6 +21,7 @@ from replay_service.wire.codec import (
     decode_safetensors,
     encode_safetensors,
 )
+from replay_service.wire.frames import COMPRESSED_SIZES_TENSOR, COMPRESSED_TENSOR
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -83,6 +85,9 @@ def sample_response(batch: SampledBatch, binary: bool) -> Response:
                                             ("inserted", batch.inserted)) if value is not None}
     if binary:
         tensors = dict(batch.columns)
+        if batch.frames is not None:
+            tensors[COMPRESSED_TENSOR] = np.frombuffer(batch.frames.data, np.uint8)
+            tensors[COMPRESSED_SIZES_TENSOR] = batch.frames.sizes
         tensors[INDICES_TENSOR] = batch.slots
         tensors.update({f"_{key}": value for key, value in extras.items()})
         metadata = {"size": str(batch.size), "total_inserted": str(batch.total_inserted)}

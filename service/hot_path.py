@@ -136,12 +136,13 @@ async def _sample(request: Request, name: str) -> Response | PassOn:
     replace = _BOOLEANS.get(query.get("replace", "true"))
     beta = _decimal(query.get("beta", "0.4"), 1.0)
     timeout_s = _decimal(query.get("timeout_s", "0"), 60.0)
+    compressed = _BOOLEANS.get(query.get("compressed", "false"))
     if batch_size is None or num_batches is None or replace is None or beta is None or (
-            timeout_s is None):
+            timeout_s is None) or compressed is None:
         return PassOn()
     return await transitions.answer_sample(request, name, batch_size,
                                num_batches if "num_batches" in query else None, replace, beta,
-                               timeout_s)
+                               timeout_s, compressed)
 
 
 async def _priorities(request: Request, name: str) -> Response | PassOn:

@@ -40,6 +40,8 @@ class ErrorCode(StrEnum):
     INCONSISTENT_ROWS = "inconsistent_rows"
     NON_FINITE = "non_finite"
     OUT_OF_RANGE = "out_of_range"
+    INVALID_COMPRESSION = "invalid_compression"
+    FRAME_SIZE_MISMATCH = "frame_size_mismatch"
     # Buffers and what they hold.
     BUFFER_NOT_FOUND = "buffer_not_found"
     BUFFER_CONFLICT = "buffer_conflict"
@@ -71,6 +73,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.INVALID_JSON: 400,
     ErrorCode.INVALID_SAFETENSORS: 400,
+    ErrorCode.INVALID_COMPRESSION: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,

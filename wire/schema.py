@@ -1,8 +1,10 @@
 """The schema of a buffer: named fields, each a dtype and a per-transition shape.
 
-Every transition of a buffer has the same fields, so every transition has the
-same layout (`Schema.record_dtype`): the service keeps a buffer as packed records
-of that layout in Redis and reads any slot in O(1).
+Every transition of a buffer has the same fields, so the fields kept as they are
+have the same layout in every transition (`Schema.record_dtype`): the service keeps
+them as packed fixed-width records in Redis and reads any slot in O(1). Fields marked
+compressed (`Schema.frame_dtype`) travel and rest as one zstd frame per transition,
+of varying size, beside the record.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["BUFFER_NAME_PATTERN", "DQN_FIELDS", "DType", "FieldSpec", "FIELD_NAME_PATTERN",
-           "Prioritized", "RateLimit", "Schema"]
+__all__ = ["BUFFER_NAME_PATTERN", "Compression", "DQN_FIELDS", "DType", "FieldSpec",
+           "FIELD_NAME_PATTERN", "Prioritized", "RateLimit", "Schema"]
 
 DType = Literal[
     "bool",
@@ -30,6 +32,9 @@ DType = Literal[
     "float32",
     "float64",
 ]
+
+# How a field may be kept: zstd frames, one per transition (see wire/frames.py).
+Compression = Literal["zstd"]
 
 # Field names become safetensors tensor names and JSON keys; names starting with
 # an underscore are kept for what the service adds itself (such as `_indices`).
@@ -56,6 +61,15 @@ class FieldSpec(BaseModel):
         "reward stored once poisons every gradient step that samples it.",
     )
 
+    compression: Compression | None = Field(
+        default=None,
+        # Left out when unset: plain fields read as they did before fields could be compressed.
+        exclude_if=lambda value: value is None,
+        description="Keep this field compressed, in Redis and on the wire: each "
+        "transition's compressed fields together form one zstd frame. For image "
+        "observations (Atari frames shrink about 150x); small fields gain nothing.",
+    )
+
     @model_validator(mode="after")
     def _nonfinite_only_for_floats(self) -> FieldSpec:
         if self.allow_nonfinite and not self.dtype.startswith("float"):
@@ -80,18 +94,45 @@ class Schema(BaseModel):
 
     @cached_property
     def record_dtype(self) -> np.dtype[np.void]:
-        """A packed (unaligned, little-endian) structured dtype: one record per transition."""
-        return np.dtype(
-            [(name, spec.numpy_dtype, tuple(spec.shape)) for name, spec in self.fields.items()]
-        )
+        """The fields kept uncompressed, as a packed (unaligned, little-endian) structured
+        dtype: one fixed-width record per transition."""
+        return _packed([name for name, spec in self.fields.items() if spec.compression is None],
+                       self.fields)
+
+    @cached_property
+    def transition_dtype(self) -> np.dtype[np.void]:
+        """Every field, packed, in schema order: one whole transition, uncompressed."""
+        return _packed(list(self.fields), self.fields)
+
+    @cached_property
+    def frame_dtype(self) -> np.dtype[np.void] | None:
+        """The compressed fields as the packed bytes one frame inflates to; None when no
+        field is compressed."""
+        names = [name for name, spec in self.fields.items() if spec.compression is not None]
+        return _packed(names, self.fields) if names else None
 
     @property
     def record_size(self) -> int:
         return self.record_dtype.itemsize
 
+    @property
+    def frame_size(self) -> int:
+        """What each transition's frame inflates to (0: no compressed fields)."""
+        return self.frame_dtype.itemsize if self.frame_dtype is not None else 0
+
+    @property
+    def transition_size(self) -> int:
+        """One transition's bytes, uncompressed."""
+        return self.transition_dtype.itemsize
+
     def canonical_json(self) -> str:
         """The stored form: equal schemas give equal strings."""
         return self.model_dump_json()
+
+
+def _packed(names: list[str], fields: dict[str, FieldSpec]) -> np.dtype[np.void]:
+    return np.dtype([(name, fields[name].numpy_dtype, tuple(fields[name].shape))
+                     for name in names])
 
 
 class Prioritized(BaseModel):

@@ -32,9 +32,10 @@ async def create_buffer(name: BufferName, registry: RegistryDep, settings: Setti
         raise LimitExceeded(f"capacity {spec.capacity} is over the limit of "
                             f"{settings.max_capacity} (REPLAY_MAX_CAPACITY)", field="capacity")
     schema = spec.buffer_schema
-    if schema is not None and schema.record_size > settings.max_record_bytes:
-        raise LimitExceeded(f"one transition would take {schema.record_size} bytes; the limit is "
-                       f"{settings.max_record_bytes} (REPLAY_MAX_RECORD_BYTES)", field="schema")
+    if schema is not None and schema.transition_size > settings.max_record_bytes:
+        raise LimitExceeded(f"one transition would take {schema.transition_size} bytes; the "
+                            f"limit is {settings.max_record_bytes} (REPLAY_MAX_RECORD_BYTES)",
+                            field="schema")
     _, created = await registry.create(name, spec.capacity, schema,
                                        default_capacity=settings.default_capacity,
                                        prioritized=spec.prioritized, rate_limit=spec.rate_limit)

@@ -15,7 +15,7 @@ from replay_service.service.bodies import (
     wants_binary,
 )
 from replay_service.service.deps import BufferName, SettingsDep, TransitionsDep
-from replay_service.service.errors import InvalidPriority, LimitExceeded
+from replay_service.service.errors import InvalidPriority, LimitExceeded, NotAcceptable
 from replay_service.service.models import (
     STORE_JSON_BODIES,
     PrioritiesUpdated,
@@ -57,11 +57,16 @@ _BATCH_REFUSALS = (
     ErrorCode.INVALID_SCHEMA, ErrorCode.INVALID_FIELD_NAME, ErrorCode.INVALID_DTYPE,
     ErrorCode.INVALID_SHAPE, ErrorCode.MISSING_FIELD, ErrorCode.UNKNOWN_FIELD,
     ErrorCode.EMPTY_BATCH, ErrorCode.BATCH_LENGTH_MISMATCH, ErrorCode.INCONSISTENT_ROWS,
-    ErrorCode.NON_FINITE, ErrorCode.OUT_OF_RANGE)
+    ErrorCode.NON_FINITE, ErrorCode.OUT_OF_RANGE, ErrorCode.INVALID_COMPRESSION,
+    ErrorCode.FRAME_SIZE_MISMATCH)
 _STORE_ERRORS = errors(
     *_BATCH_REFUSALS, ErrorCode.BUFFER_NOT_FOUND, ErrorCode.PAYLOAD_TOO_LARGE,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE, ErrorCode.IDEMPOTENCY_KEY_REUSED,
     ErrorCode.NOT_PRIORITIZED, ErrorCode.INVALID_PRIORITY, ErrorCode.INSUFFICIENT_STORAGE)
+_Compressed = Annotated[bool, Query(description=(
+    "Compressed buffers: answer each transition's compressed fields as the zstd frames "
+    "they are kept as (`_compressed`, their sizes in `_compressed_sizes`) instead of "
+    "inflating them, leaving that to the reader. Safetensors only."))]
 _BATCH_ANSWER = {"model": SampleReply, "content": {SAFETENSORS: {"schema": {
     "type": "string", "format": "binary", "description": "The same columns as tensors, the "
     "slots as `_indices` (and `_weights`, `_inserted`); size and total_inserted in the "
@@ -90,14 +95,16 @@ async def read_transitions(
         first: Annotated[int, Query(ge=0, description=(
             "Position of the first transition, counted from the first ever inserted (0); "
             "the buffer holds total_inserted - size up to total_inserted - 1."))],
-        count: Annotated[int, Query(ge=1, examples=[10_000])]) -> Response:
+        count: Annotated[int, Query(ge=1, examples=[10_000])],
+        compressed: _Compressed = False) -> Response:
     """Read transitions in insertion order, e.g. to export a buffer. Answers 409 if the
     range is not, or no longer, held (overwritten by newer transitions)."""
     if count > settings.max_sample:
         raise LimitExceeded(f"count {count} is over the limit of {settings.max_sample} "
                             "(REPLAY_MAX_SAMPLE)", field="count")
-    binary = wants_binary(request.headers.get("accept"))
-    return sample_response(await transitions.read(name, first, count), binary)
+    binary = _binary_answer(request, compressed)
+    return sample_response(await transitions.read(name, first, count, inflate=not compressed),
+                           binary)
 
 
 @router.get("/sample", responses={200: _BATCH_ANSWER, **errors(
@@ -117,13 +124,14 @@ async def sample(name: BufferName, request: Request,
                      "towards 1 over training)."))] = 0.4,
                  timeout_s: Annotated[float, Query(ge=0.0, le=60.0, description=(
                      "How long to wait while the buffer's rate limit holds the sample back, "
-                     "before answering 429."))] = 0.0) -> Response:
+                     "before answering 429."))] = 0.0,
+                 compressed: _Compressed = False) -> Response:
     """Draw `batch_size` transitions at random: uniformly, or in proportion to priority^alpha
     in a prioritized buffer (which then adds importance-sampling `weights` and the
     `inserted` numbers to pass back with new priorities). JSON by default; send
     `Accept: application/x-safetensors` for tensors (`_indices`, `_weights`, `_inserted`)."""
     return await answer_sample(request, name, batch_size, num_batches, replace, beta,
-                               timeout_s)
+                               timeout_s, compressed)
 
 
 @router.post("/priorities", response_model=PrioritiesUpdated, responses=errors(
@@ -158,7 +166,8 @@ async def answer_store(request: Request, name: str, idempotency_key: str | None)
 
 
 async def answer_sample(request: Request, name: str, batch_size: int, num_batches: int | None,
-                        replace: bool, beta: float, timeout_s: float) -> Response:
+                        replace: bool, beta: float, timeout_s: float,
+                        compressed: bool) -> Response:
     settings: Settings = request.app.state.settings
     transitions: TransitionStore = request.app.state.transitions
     if batch_size * (num_batches or 1) > settings.max_sample:
@@ -166,10 +175,19 @@ async def answer_sample(request: Request, name: str, batch_size: int, num_batche
         raise LimitExceeded(f"{batch_size * (num_batches or 1)} transitions in one sample is "
                             f"over the limit of {settings.max_sample} (REPLAY_MAX_SAMPLE)",
                             field=field)
-    binary = wants_binary(request.headers.get("accept"))
+    binary = _binary_answer(request, compressed)
     batch = await transitions.sample(name, batch_size, num_batches, with_replacement=replace,
-                                     beta=beta, wait_s=timeout_s)
+                                     beta=beta, wait_s=timeout_s, inflate=not compressed)
     return sample_response(batch, binary)
+
+
+def _binary_answer(request: Request, compressed: bool) -> bool:
+    binary = wants_binary(request.headers.get("accept"))
+    if compressed and not binary:
+        raise NotAcceptable("compressed frames come only as safetensors: send "
+                            f"Accept: {SAFETENSORS}, or leave compressed out for JSON",
+                            field="compressed")
+    return binary
 
 
 async def answer_priorities(request: Request, name: str, update: PriorityUpdate) -> Response:

@@ -26,6 +26,11 @@ def segment(name: str, index: int) -> str:
     return f"replay:{{{name}}}:seg:{index}"
 
 
+def frames(name: str, index: int) -> str:
+    """A compressed buffer's frames of segment `index`: a hash of slot -> zstd frame."""
+    return f"replay:{{{name}}}:frames:{index}"
+
+
 def idempotency(name: str, incarnation: str, key: str) -> str:
     """A store's idempotency record; the incarnation keeps a re-created buffer's apart."""
     return f"replay:{{{name}}}:idem:{incarnation}:{key}"

@@ -9,6 +9,12 @@ from replay_service.service.storage import keys
 from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 FANOUT = 16  # children per node of a prioritized buffer's sum tree (lua/sum_tree.lua)
+# What a compressed buffer reserves per slot for its frame: this share of the raw bytes,
+# plus a hash entry's own cost in Redis. Preprocessed Atari frames shrink 150x, so 1/32
+# leaves room for busier images; frames larger still hit Redis's maxmemory (507), never
+# another buffer's reservation.
+FRAME_RESERVE_SHARE = 1 / 32
+FRAME_ENTRY_BYTES = 64
 
 
 def tree_level_sizes(capacity: int) -> list[int]:
@@ -65,6 +71,7 @@ class BufferMeta:
         return {"incarnation": self.incarnation, "capacity": self.capacity,
                 "schema": self.schema.canonical_json() if self.schema else "",
                 "record_size": self.schema.record_size if self.schema else 0,
+                "frames": int(self.compressed),
                 "slots_per_segment": self.slots_per_segment, "created_at": self.created_at,
                 "total_inserted": 0, "total_sampled": 0,
                 "alpha": self.prioritized.alpha if self.prioritized else "",
@@ -72,6 +79,11 @@ class BufferMeta:
                 "max_priority": 1.0, "min_size": limit.min_size,
                 "samples_per_insert": limit.samples_per_insert or "",
                 "tolerance": limit.tolerance}
+
+    @property
+    def compressed(self) -> bool:
+        """Whether each slot also holds a zstd frame of the schema's compressed fields."""
+        return self.schema is not None and self.schema.frame_dtype is not None
 
     @property
     def meta_key(self) -> str:
@@ -86,20 +98,22 @@ class BufferMeta:
     @cached_property
     def script_keys(self) -> tuple[bytes, ...]:
         """The metadata hash, every segment of the ring, then (prioritized buffers) every
-        level of the sum tree, leaves first: the keys the scripts take, in that order.
-        Kept with the (cached) metadata, encoded: every store and sample sends them."""
+        level of the sum tree, leaves first, then (compressed buffers) each segment's
+        frames: the keys the scripts take, in that order (lua/layout.lua). Kept with the
+        (cached) metadata, encoded: every store and sample sends them."""
         segments = -(-self.capacity // self.slots_per_segment)
         levels = len(tree_level_sizes(self.capacity)) if self.prioritized else 0
         names = ([self.meta_key] + [keys.segment(self.name, i) for i in range(segments)]
-                 + [keys.tree_level(self.name, level) for level in range(levels)])
+                 + [keys.tree_level(self.name, level) for level in range(levels)]
+                 + [keys.frames(self.name, i) for i in range(segments if self.compressed else 0)])
         return tuple(name.encode() for name in names)
 
     @property
     def bytes_per_slot(self) -> float:
-        """What one slot takes in Redis: its record, and its share of the sum tree."""
-        record = self.schema.record_size if self.schema else 0
+        """What one slot takes in Redis: its record, its frame as reserved, and its share
+        of the sum tree."""
         tree = 8 * sum(tree_level_sizes(self.capacity)) / self.capacity if self.prioritized else 0
-        return record + tree
+        return (slot_bytes(self.schema) if self.schema else 0) + tree
 
     @property
     def reserved_bytes(self) -> int:
@@ -111,7 +125,13 @@ def slots_per_segment(schema: Schema | None, capacity: int, segment_bytes: int) 
     """Redis strings stop at 512 MB, so a large ring spans several strings."""
     if schema is None:
         return capacity  # no records until a schema is adopted
-    return max(1, min(capacity, segment_bytes // schema.record_size))
+    return max(1, min(capacity, int(segment_bytes // slot_bytes(schema))))
+
+
+def slot_bytes(schema: Schema) -> float:
+    """One transition's record, and the room held for its frame when it has one."""
+    frame = schema.frame_size * FRAME_RESERVE_SHARE + FRAME_ENTRY_BYTES if schema.frame_size else 0
+    return schema.record_size + frame
 
 
 @dataclass(frozen=True)

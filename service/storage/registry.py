@@ -183,7 +183,7 @@ class BufferRegistry:
             keys=[meta.meta_key, self._shared_keys(meta.name)[1]],
             args=[meta.incarnation, schema.canonical_json(), schema.record_size,
                   adopted.slots_per_segment, meta.name, adopted.reserved_bytes,
-                  budget.reservable])
+                  budget.reservable, int(adopted.compressed)])
         if status_of(reply, meta.name) is Status.REFUSED:
             raise budget.refusal(meta.name, meta.capacity, adopted.bytes_per_slot, reply[1])
         return await self.get(meta.name, fresh=True)

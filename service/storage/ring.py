@@ -1,4 +1,5 @@
-"""Fixed-width records in a ring of slots: writing them, and reading them in order.
+"""Fixed-width records in a ring of slots (and, in a compressed buffer, each slot's
+frame beside its record): writing them, and reading them in order.
 
 Drawing slots at random is the samplers' job (samplers.py); both go through the
 same scripts' layout of segments (lua/layout.lua).
@@ -7,6 +8,7 @@ same scripts' layout of segments (lua/layout.lua).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from replay_service.service.storage.meta import BufferMeta
 from replay_service.service.storage.replication import ReplicatedWrites
 from replay_service.service.storage.scripts import Scripts
 from replay_service.service.storage.status import Status, status_of
+from replay_service.wire.frames import Frames
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Read:
     slots: np.ndarray
     size: int
     total_inserted: int
+    frames: Frames | None = None
 
 
 class Ring:
@@ -53,9 +57,11 @@ class Ring:
 
     async def insert(self, meta: BufferMeta, records: bytes, count: int,
                      idempotency: IdempotencyKey | None = None,
-                     priorities: np.ndarray | None = None) -> Inserted:
-        """Write `count` packed records; `priorities` (prioritized buffers) are the
-        writer's own, else each new slot gets the highest priority seen so far."""
+                     priorities: np.ndarray | None = None,
+                     frames: Frames | None = None) -> Inserted:
+        """Write `count` packed records, and their frames in a compressed buffer;
+        `priorities` (prioritized buffers) are the writer's own, else each new slot gets
+        the highest priority seen so far."""
         key_args: list[int | str]
         if idempotency is None:  # the script takes a key either way, and ignores this one
             record_key, key_args = meta.meta_key, [0, "", 0]
@@ -64,7 +70,8 @@ class Ring:
             key_args = [1, idempotency.body_digest, idempotency.ttl_s]
         script_keys: list[bytes | str] = [*meta.script_keys, record_key]
         args = [meta.incarnation, count, records, *key_args,
-                priorities.astype("<f8").tobytes() if priorities is not None else ""]
+                priorities.astype("<f8").tobytes() if priorities is not None else "",
+                *((frames.data, frames.sizes.astype("<u4").tobytes()) if frames else ("", ""))]
         if self._replicated is None:
             reply = await self._scripts.insert(keys=script_keys, args=args)
         else:
@@ -84,6 +91,15 @@ class Ring:
                                                args=[meta.incarnation, first, count])
         if status_of(reply, meta.name) is Status.NOT_HELD:
             raise RangeNotHeld(first, count, reply[1], reply[2])
-        _, size, total, runs = reply
+        size, total, runs = reply[1:4]
         slots = np.arange(first, first + count, dtype=np.int64) % meta.capacity
-        return Read(records=b"".join(runs), slots=slots, size=size, total_inserted=total)
+        return Read(records=b"".join(runs), slots=slots, size=size, total_inserted=total,
+                    frames=frames_in(reply, meta))
+
+
+def frames_in(reply: list[Any], meta: BufferMeta) -> Frames | None:
+    """A reading script's frames and their sizes, its last two items in a compressed
+    buffer (lua/layout.lua's read_frames)."""
+    if not meta.compressed:
+        return None
+    return Frames(reply[-2], np.frombuffer(reply[-1], dtype="<u4"))

@@ -21,8 +21,10 @@ from replay_service.service.errors import (
     ReplacementRequired,
 )
 from replay_service.service.storage.meta import BufferMeta
+from replay_service.service.storage.ring import frames_in
 from replay_service.service.storage.scripts import Scripts
 from replay_service.service.storage.status import Status, status_of
+from replay_service.wire.frames import Frames
 
 PRIORITY_FIELD = "_priority"
 """The column a writer sends its own priorities in; the service never stores it as data."""
@@ -40,6 +42,8 @@ class Drawn:
     """Prioritized buffers: importance-sampling weights, the largest of each minibatch 1."""
     inserted: np.ndarray | None = None
     """Prioritized buffers: which transition ever inserted each slot held (for updates)."""
+    frames: Frames | None = None
+    """Compressed buffers: each slot's frame, in the order of `slots`."""
 
 
 class RateLimited(Exception):
@@ -141,7 +145,7 @@ def _drawn(meta: BufferMeta, reply: list[Any], batch_size: int,
     if status is Status.RATE_LIMITED:
         raise RateLimited(*reply[1:5])
     return Drawn(records=b"".join(reply[3]), slots=np.asarray(reply[4], dtype=np.int64),
-                 size=reply[1], total_inserted=reply[2])
+                 size=reply[1], total_inserted=reply[2], frames=frames_in(reply, meta))
 
 
 def _importance_weights(probabilities: np.ndarray, size: int, beta: float,

@@ -25,7 +25,10 @@ from replay_service.service.storage.registry import BufferRegistry
 from replay_service.service.storage.ring import IdempotencyKey, Inserted, Ring
 from replay_service.service.storage.samplers import PRIORITY_FIELD, RateLimited, Samplers
 from replay_service.service.storage.status import StaleMeta
-from replay_service.wire.codec import DecodedBatch, conform, infer_schema
+from replay_service.wire import frames as compression
+from replay_service.wire.codec import DecodedBatch, WireError, conform, infer_schema
+from replay_service.wire.errors import ErrorCode
+from replay_service.wire.frames import COMPRESSED_TENSOR, Frames
 from replay_service.wire.schema import Schema
 
 T = TypeVar("T")
@@ -42,6 +45,7 @@ class Stored:
 @dataclass(frozen=True)
 class SampledBatch:
     columns: dict[str, np.ndarray]
+    """Every field; or, when `frames` is set, the fields kept uncompressed."""
     slots: np.ndarray
     size: int
     total_inserted: int
@@ -49,6 +53,8 @@ class SampledBatch:
     """Prioritized buffers: importance-sampling weights, the largest of each minibatch 1."""
     inserted: np.ndarray | None = None
     """Prioritized buffers: which transition ever inserted each slot held (for updates)."""
+    frames: Frames | None = None
+    """Compressed buffers read without inflating: each transition's frame."""
 
 
 class TransitionStore:
@@ -56,12 +62,14 @@ class TransitionStore:
     metadata when a script says it went stale."""
 
     def __init__(self, registry: BufferRegistry, ring: Ring, samplers: Samplers, *,
-                 max_batch: int, metrics: ServiceMetrics) -> None:
+                 max_batch: int, max_inflated_bytes: int, metrics: ServiceMetrics) -> None:
         self._registry = registry
         self._metrics = metrics
         self._ring = ring
         self._samplers = samplers
         self._max_batch = max_batch
+        self._max_inflated_bytes = max_inflated_bytes
+        """Compressed bodies may inflate to what an uncompressed body may hold, no more."""
         # Seeds for the sampling scripts: a per-process generator seeded from the OS,
         # so replicas and workers never share a sequence.
         self._seeds = random.Random()
@@ -69,26 +77,32 @@ class TransitionStore:
     async def store(self, name: str, batch: DecodedBatch,
                     idempotency: IdempotencyKey | None = None) -> Stored:
         priorities = batch.columns.get(PRIORITY_FIELD)
-        if priorities is not None:
+        sent_frames = compression.frames_of(batch.columns)
+        if priorities is not None or sent_frames is not None:
             batch = DecodedBatch({key: value for key, value in batch.columns.items()
-                                  if key != PRIORITY_FIELD}, batch.exact_dtypes)
+                                  if key not in _NOT_FIELDS}, batch.exact_dtypes)
 
         async def store_into(meta: BufferMeta) -> Stored:
             if priorities is not None:
                 self._samplers.of(meta).check_priorities(meta, priorities)
             if meta.schema is None:
+                if sent_frames is not None:
+                    raise WireError(ErrorCode.INVALID_SCHEMA, "the buffer has no schema "
+                                    "yet to inflate frames with: declare one (PUT) whose "
+                                    "fields say how they are compressed", field=COMPRESSED_TENSOR)
                 # Check the batch against the schema it implies before adopting it, so a
                 # refused first store leaves the buffer as it was.
                 inferred = infer_schema(batch)
                 self._conform(inferred, batch)
                 meta = await self._registry.adopt_schema(meta, inferred)
             assert meta.schema is not None
-            columns, count = self._conform(meta.schema, batch)
+            columns, count, frames = self._conform_with_frames(meta.schema, batch, sent_frames)
             if priorities is not None and len(priorities) != count:
                 raise InvalidPriority(f"{len(priorities)} priorities for {count} transitions",
                                       field=PRIORITY_FIELD)
             packed = records.pack(meta.schema, columns, count)
-            inserted = await self._ring.insert(meta, packed, count, idempotency, priorities)
+            inserted = await self._ring.insert(meta, packed, count, idempotency, priorities,
+                                               frames)
             return Stored(capacity=meta.capacity, inserted=inserted)
 
         stored = await self._on_current(name, store_into)
@@ -102,11 +116,43 @@ class TransitionStore:
                                   f"{self._max_batch} (REPLAY_MAX_BATCH)", field="transitions")
         return columns, count
 
+    def _conform_with_frames(self, schema: Schema, batch: DecodedBatch, sent: Frames | None
+                             ) -> tuple[dict[str, np.ndarray], int, Frames | None]:
+        """The batch's columns checked against the schema, and the frames to keep: the
+        ones sent, once each inflated and checked like any column, or, for compressed
+        fields sent plain (any language may), made here."""
+        if schema.frame_dtype is None:
+            if sent is not None:
+                raise WireError(ErrorCode.UNKNOWN_FIELD, f"'{COMPRESSED_TENSOR}': the "
+                                "buffer's schema compresses no field", field=COMPRESSED_TENSOR)
+            return (*self._conform(schema, batch), None)
+        if sent is None:
+            columns, count = self._conform(schema, batch)
+            return columns, count, compression.compress(schema, columns, count)
+        both = [name for name in schema.frame_dtype.names or () if name in batch.columns]
+        if both:
+            raise WireError(ErrorCode.INVALID_BODY, f"field '{both[0]}' came as a column and "
+                            f"in {COMPRESSED_TENSOR}; send it one way", field=both[0])
+        if len(sent) > self._max_batch:
+            raise PayloadTooLarge(f"{len(sent)} transitions in one store; the limit is "
+                                  f"{self._max_batch} (REPLAY_MAX_BATCH)", field="transitions")
+        if len(sent) * schema.frame_size > self._max_inflated_bytes:
+            raise PayloadTooLarge(f"{len(sent)} frames would inflate to "
+                                  f"{len(sent) * schema.frame_size} bytes, over the "
+                                  f"{self._max_inflated_bytes} a body may hold "
+                                  "(REPLAY_MAX_BODY_BYTES)", field=COMPRESSED_TENSOR)
+        inflated = compression.decompress(schema, sent)
+        columns, count = self._conform(schema, DecodedBatch({**batch.columns, **inflated},
+                                                            batch.exact_dtypes))
+        return columns, count, sent
+
     async def sample(self, name: str, batch_size: int, num_batches: int | None, *,
-                     with_replacement: bool, beta: float, wait_s: float) -> SampledBatch:
+                     with_replacement: bool, beta: float, wait_s: float,
+                     inflate: bool = True) -> SampledBatch:
         """One minibatch, columns shaped [batch_size, ...]; or, with `num_batches`, that
         many in one round trip, shaped [num_batches, batch_size, ...]. A rate limit is
-        waited out for up to `wait_s`, then answered with 429."""
+        waited out for up to `wait_s`, then answered with 429. A compressed buffer's
+        frames are inflated into columns unless `inflate` is false."""
         deadline = time.monotonic() + wait_s
         waited = False
 
@@ -126,10 +172,11 @@ class TransitionStore:
                     waited = True
                     await asyncio.sleep(min(_RATE_POLL_S, deadline - time.monotonic()))
             schema = await self._schema(meta)
-            batch = SampledBatch(columns=records.unpack(schema, drawn.records),
+            batch = SampledBatch(columns=_columns(schema, drawn.records, drawn.frames, inflate),
                                  slots=drawn.slots, size=drawn.size,
                                  total_inserted=drawn.total_inserted, weights=drawn.weights,
-                                 inserted=drawn.inserted)
+                                 inserted=drawn.inserted,
+                                 frames=None if inflate else drawn.frames)
             return batch if num_batches is None else _in_minibatches(batch, num_batches)
 
         batch = await self._on_current(name, sample_from)
@@ -144,13 +191,16 @@ class TransitionStore:
 
         return await self._on_current(name, update)
 
-    async def read(self, name: str, first: int, count: int) -> SampledBatch:
+    async def read(self, name: str, first: int, count: int, inflate: bool = True
+                   ) -> SampledBatch:
         """Transitions in insertion order, for exports: see Ring.read_range."""
         async def read_from(meta: BufferMeta) -> SampledBatch:
             read = await self._ring.read_range(meta, first, count)
-            return SampledBatch(columns=records.unpack(await self._schema(meta), read.records),
+            schema = await self._schema(meta)
+            return SampledBatch(columns=_columns(schema, read.records, read.frames, inflate),
                                 slots=read.slots, size=read.size,
-                                total_inserted=read.total_inserted)
+                                total_inserted=read.total_inserted,
+                                frames=None if inflate else read.frames)
 
         return await self._on_current(name, read_from)
 
@@ -170,6 +220,21 @@ class TransitionStore:
         return await operation(await self._registry.get(name, fresh=True))
 
 
+_NOT_FIELDS = frozenset({PRIORITY_FIELD, compression.COMPRESSED_TENSOR,
+                         compression.COMPRESSED_SIZES_TENSOR})
+
+
+def _columns(schema: Schema, packed: bytes, frames: Frames | None, inflate: bool
+             ) -> dict[str, np.ndarray]:
+    """The records' columns, and the frames' inflated into theirs when asked, in schema
+    order."""
+    columns = records.unpack(schema, packed)
+    if frames is None or not inflate:
+        return columns
+    columns.update(compression.decompress(schema, frames))
+    return {name: columns[name] for name in schema.fields}
+
+
 def _in_minibatches(batch: SampledBatch, num_batches: int) -> SampledBatch:
     """Every array given a leading [num_batches, batch_size] in place of its first axis."""
     def shaped(values: np.ndarray) -> np.ndarray:
@@ -179,7 +244,9 @@ def _in_minibatches(batch: SampledBatch, num_batches: int) -> SampledBatch:
         columns={key: shaped(value) for key, value in batch.columns.items()},
         slots=shaped(batch.slots), size=batch.size, total_inserted=batch.total_inserted,
         weights=shaped(batch.weights) if batch.weights is not None else None,
-        inserted=shaped(batch.inserted) if batch.inserted is not None else None)
+        inserted=shaped(batch.inserted) if batch.inserted is not None else None,
+        frames=Frames(batch.frames.data, shaped(batch.frames.sizes))
+        if batch.frames is not None else None)
 
 
 def _rate_limit_error(meta: BufferMeta, limited: RateLimited) -> RateLimitExceeded:

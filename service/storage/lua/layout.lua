@@ -1,7 +1,9 @@
 -- Where a slot's record lives, prepended to the scripts that read or write records.
 -- A ring of `capacity` slots of `record_size` bytes is cut into strings of
 -- `per_segment` slots (Redis strings stop at 512 MB): KEYS[2] onwards, in order,
--- then a prioritized buffer's sum tree levels, leaves first.
+-- then a prioritized buffer's sum tree levels, leaves first, then a compressed
+-- buffer's frames: one hash per segment, slot -> zstd frame (frames vary in size, so
+-- they cannot share a fixed-width string; a hash still reads any slot in O(1)).
 
 -- Calls visit(key, byte offset, k, run) for each run of consecutive slots holding
 -- the k-th to the (last - 1)-th transition ever inserted: a run ends at the ring's
@@ -26,6 +28,7 @@ local JOINED_BELOW = 65536
 -- The records of `slots`, in order, one GETRANGE each: a list of one string each, or
 -- of one string for all when they are small; the caller joins the list.
 local function read_slots(slots, per_segment, record_size)
+  if record_size == 0 then return {} end  -- every field is compressed: frames only
   local records = {}
   for i = 1, #slots do
     local segment = math.floor(slots[i] / per_segment)
@@ -42,4 +45,23 @@ local function tree_levels(capacity, per_segment, count)
   local levels = {}
   for level = 1, count do levels[level] = KEYS[before + level] end
   return levels
+end
+
+-- The hash holding `slot`'s frame in a compressed buffer (see the top of this file).
+local function frames_key(slot, capacity, per_segment, levels)
+  local segments = math.ceil(capacity / per_segment)
+  return KEYS[2 + segments + levels + math.floor(slot / per_segment)]
+end
+
+-- The frames of `slots`, in order: one string of them all, and one of their sizes
+-- (uint32 each), so a minibatch's frames travel as two bulk replies.
+local function read_frames(slots, capacity, per_segment, levels)
+  local frames, sizes = {}, {}
+  for i = 1, #slots do
+    local frame = redis.call('HGET', frames_key(slots[i], capacity, per_segment, levels),
+      slots[i])
+    frames[i] = frame
+    sizes[i] = struct.pack('<I4', #frame)
+  end
+  return table.concat(frames), table.concat(sizes)
 end

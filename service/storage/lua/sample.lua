@@ -8,10 +8,11 @@
 -- Returns {'gone'}, {'stale'} (see meta.lua), {'too_few', size} if the ring cannot
 -- give a minibatch, {'rate_limited', excess, size, total inserted, total sampled} if
 -- the rate limit holds the sample back, else {'ok', size, total inserted, records
--- (a list of strings to join: see read_slots), slots}.
+-- (a list of strings to join: see read_slots), slots}, and for a compressed buffer
+-- the slots' frames and their sizes after those (see read_frames).
 local refused, capacity, record_size, per_segment, total, sampled, min_size, per_insert,
-  tolerance = load_meta(ARGV[1], 'capacity', 'record_size', 'slots_per_segment',
-    'total_inserted', 'total_sampled', 'min_size', 'samples_per_insert', 'tolerance')
+  tolerance, framed = load_meta(ARGV[1], 'capacity', 'record_size', 'slots_per_segment',
+    'total_inserted', 'total_sampled', 'min_size', 'samples_per_insert', 'tolerance', 'frames')
 if refused then return refused end
 total = tonumber(total)
 local size = math.min(total, tonumber(capacity))
@@ -45,4 +46,8 @@ end
 
 local records = read_slots(slots, tonumber(per_segment), tonumber(record_size))
 redis.call('HINCRBY', KEYS[1], 'total_sampled', count)
+if framed == '1' then
+  local frames, sizes = read_frames(slots, tonumber(capacity), tonumber(per_segment), 0)
+  return {'ok', size, total, records, slots, frames, sizes}
+end
 return {'ok', size, total, records, slots}

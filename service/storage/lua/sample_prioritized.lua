@@ -4,16 +4,18 @@
 -- sampling), each an O(log N) descent of the tree.
 -- KEYS[1]: meta hash; KEYS[2..]: the ring's segment strings, then the tree's levels
 -- ARGV: incarnation, batch_size, batches, seed
--- Returns like sample.lua, with two more items on 'ok': the drawn slots' priorities
--- (float64 each) and the tree's total, as a string.
+-- Returns like sample.lua, with two more items on 'ok' before any frames: the drawn
+-- slots' priorities (float64 each) and the tree's total, as a string.
 local refused, capacity, record_size, per_segment, total, sampled, min_size, per_insert,
-  tolerance, levels = load_meta(ARGV[1], 'capacity', 'record_size', 'slots_per_segment',
-    'total_inserted', 'total_sampled', 'min_size', 'samples_per_insert', 'tolerance', 'levels')
+  tolerance, levels, framed = load_meta(ARGV[1], 'capacity', 'record_size',
+    'slots_per_segment', 'total_inserted', 'total_sampled', 'min_size', 'samples_per_insert',
+    'tolerance', 'levels', 'frames')
 if refused then return refused end
 capacity, per_segment, total = tonumber(capacity), tonumber(per_segment), tonumber(total)
 local size = math.min(total, capacity)
 local batch_size, batches = tonumber(ARGV[2]), tonumber(ARGV[3])
-levels = tree_levels(capacity, per_segment, tonumber(levels))
+local level_count = tonumber(levels)
+levels = tree_levels(capacity, per_segment, level_count)
 local mass = tree_total(levels)
 if size == 0 or mass <= 0 then return {'too_few', size} end
 local held = held_back(size, total, tonumber(sampled), batch_size * batches, min_size,
@@ -34,5 +36,9 @@ for _ = 1, batches do
 end
 local records = read_slots(slots, per_segment, tonumber(record_size))
 redis.call('HINCRBY', KEYS[1], 'total_sampled', count)
-return {'ok', size, total, records, slots, table.concat(priorities),
+local reply = {'ok', size, total, records, slots, table.concat(priorities),
   string.format('%.17g', mass)}
+if framed == '1' then
+  reply[8], reply[9] = read_frames(slots, capacity, per_segment, level_count)
+end
+return reply
