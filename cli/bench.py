@@ -16,7 +16,8 @@ def bench(
         "batch 256 only, JSON on the 1-worker service and CartPole only: about two minutes."
     )] = False,
     only: Annotated[list[str] | None, typer.Option(
-        "--only", metavar="WORDS", help="Keep only these payloads (cartpole, atari), "
+        "--only", metavar="WORDS", help="Keep only these payloads (cartpole, atari, pong: "
+        "real frames kept compressed, with ale-py), "
         "operations (store, sample, prioritized) or subjects (in-process, redis: every raw "
         "form, service, http, sdk, json, safetensors, or a column: raw-pipe, raw-lua, "
         "raw-hash, st-1w, json-2w...); repeat the option or separate with commas. Within a "
@@ -34,7 +35,8 @@ def bench(
     clients: Annotated[str, typer.Option(
         help="Concurrent client counts, comma-separated; each client is a process.")] = "1,4",
     scale: Annotated[float, typer.Option(
-        min=1e-6, help="Multiply every buffer fill (10k and 1M CartPole, 20k Atari) by this.")
+        min=1e-6, help="Multiply every buffer fill (10k and 1M CartPole, 20k Atari and Pong) by "
+        "this.")
     ] = 1.0,
     profile: Annotated[Path | None, typer.Option(
         help="Record the service processes with py-spy into this folder, one file per "

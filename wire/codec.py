@@ -281,6 +281,8 @@ def _conform_field(name: str, spec: FieldSpec, column: np.ndarray, exact: bool) 
             raise WireError(ErrorCode.INVALID_DTYPE, f"field '{name}': a bool byte must be 0 or 1",
                             field=name)
         result = column
+    elif column.dtype == target:  # already what it would become: nothing to cast or range
+        result = column
     else:
         result = _cast_json_column(name, spec, column)
     if target.kind == "f" and not spec.allow_nonfinite and not np.isfinite(result).all():

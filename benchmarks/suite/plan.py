@@ -111,7 +111,9 @@ def subjects(config: Config) -> list[Subject]:
 
 
 def payloads(config: Config) -> list[Payload]:
-    return [payload for name, payload in PAYLOADS.items() if config.wants(payload={name})]
+    """Those `--only` keeps and this machine can make (Pong's frames need ale-py)."""
+    return [payload for name, payload in PAYLOADS.items()
+            if config.wants(payload={name}) and payload.available]
 
 
 def cases(config: Config, payload: Payload) -> Iterator[Case]:
@@ -144,10 +146,12 @@ def prioritized_fills(config: Config) -> list[int]:
 
 
 def applies(subject: Subject, case: Case, payload: Payload, config: Config) -> bool:
-    """In-process is one process; JSON stops at the payload's largest JSON batch (quick
-    mode: at the CartPole payload)."""
+    """In-process is one process; a compressed payload's raw ceiling is the hash; JSON stops
+    at the payload's largest JSON batch (quick mode: at the CartPole payload)."""
     if subject.kind == "in-process" and case.clients != 1:
         return False
+    if payload.compressed and subject.form in ("pipeline", "script"):
+        return False  # fixed-width strings cannot hold frames of varying size
     if subject.fmt != "json":
         return True
     return case.batch <= payload.json_max_batch and not (

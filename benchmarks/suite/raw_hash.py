@@ -28,10 +28,14 @@ class HashRing:
 
     def store(self, records: bytes) -> None:
         size = self.record_size
-        count = len(records) // size
+        self.store_each([records[j * size:(j + 1) * size] for j in range(len(records) // size)])
+
+    def store_each(self, records: list[bytes]) -> None:
+        """Records of any size, one per slot (a compressed buffer's record and frame)."""
+        count = len(records)
         items: list[int | bytes] = []
         for j in range(max(0, count - self.capacity), count):
-            items += [(self.cursor + j) % self.capacity, records[j * size:(j + 1) * size]]
+            items += [(self.cursor + j) % self.capacity, records[j]]
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(self.key, items=items)
         pipe.incrby(self.counter, count)

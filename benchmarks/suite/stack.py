@@ -22,10 +22,11 @@ import redis
 from replay_service.benchmarks.suite.drivers import RawRing, raw_ring
 from replay_service.benchmarks.suite.payloads import Payload
 from replay_service.benchmarks.suite.plan import RawForm
+from replay_service.benchmarks.suite.raw_hash import HashRing
 from replay_service.benchmarks.suite.replies import checked
 from replay_service.cli.children import ServiceProcess
 from replay_service.service.redis_server import RedisServer
-from replay_service.wire.codec import SAFETENSORS, encode_safetensors
+from replay_service.wire.codec import SAFETENSORS
 
 __all__ = ["CpuSnapshot", "Profiler", "Stack"]
 
@@ -182,7 +183,7 @@ class Stack:
         for start in range(0, count, step):
             rows = min(step, count - start)
             if rows not in bodies:
-                bodies[rows] = encode_safetensors(payload.columns(rows, start % 1024))
+                bodies[rows] = payload.body(rows, start % 1024)
             checked(self.http.post(f"/buffers/{name}/transitions", content=bodies[rows],
                                headers={"content-type": SAFETENSORS}))
 
@@ -195,7 +196,11 @@ class Stack:
     def fill_raw(self, ring: RawRing, payload: Payload, count: int) -> None:
         step = payload.chunk_rows()
         for start in range(0, count, step):
-            ring.store(payload.records(min(step, count - start), start % 1024))
+            rows = min(step, count - start)
+            if isinstance(ring, HashRing) and payload.compressed:
+                ring.store_each(payload.stored(rows, start % 1024))
+            else:
+                ring.store(payload.records(rows, start % 1024))
 
 
 class Profiler:

@@ -92,6 +92,13 @@ ASKS = {
     "percent-encoded": _sample("batch%5Fsize=4"),
     "accept nothing known": _sample("batch_size=4", accept="text/html"),
     "replacement-free and too many": _sample("batch_size=600&replace=false"),
+    "compressed frames of a plain buffer": _sample("batch_size=4&compressed=true",
+                                                   accept=SAFETENSORS),
+    "compressed frames as JSON": _sample("batch_size=4&compressed=true"),
+    "compressed as maybe": _sample("batch_size=4&compressed=maybe", accept=SAFETENSORS),
+    "store of frames into a plain buffer": _store(encode_safetensors({
+        **tracked_columns(range(2)), "_compressed": np.zeros(8, np.uint8),
+        "_compressed_sizes": np.array([4, 4], np.uint32)})),
     "empty buffer": Ask("GET", f"/buffers/{EMPTY}/sample", "batch_size=1"),
     "no such buffer": Ask("GET", "/buffers/hot-nobody/sample", "batch_size=1"),
     "name too long": Ask("GET", f"/buffers/{'a' * 129}/sample", "batch_size=1"),
