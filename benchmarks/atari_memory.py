@@ -28,9 +28,9 @@ import numpy as np
 import redis
 import zstandard
 
-from replay_service import ReplayClient
 from replay_service.cli.children import ServiceProcess
 from replay_service.client.collector.envs import make_env
+from replay_service.client.sync_client import ReplayClient
 from replay_service.service.redis_server import RedisServer
 from replay_service.wire.frames import LEVEL, compress
 from replay_service.wire.schema import Schema
@@ -72,8 +72,9 @@ def transitions(game: str, player: Player, steps: int, seed: int
     for _ in range(steps):
         action = player(env)
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        yield {"obs": obs, "action": np.int64(action), "reward": np.float32(reward),
-               "next_obs": next_obs, "done": np.bool_(terminated)}
+        yield {"obs": obs, "action": np.asarray(action, np.int64),
+               "reward": np.asarray(reward, np.float32), "next_obs": next_obs,
+               "done": np.asarray(terminated, np.bool_)}
         obs = env.reset()[0] if terminated or truncated else next_obs
     env.close()
 

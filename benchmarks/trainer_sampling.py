@@ -24,7 +24,7 @@ import numpy as np
 from replay_service.cli.children import ServiceProcess
 from replay_service.client.sync_client import ReplayClient
 from replay_service.service.redis_server import RedisServer
-from replay_service.trainer.benchmark import fill_random
+from replay_service.trainer.benchmark import fill_random, observation_space
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.learner import DQNLearner
 from replay_service.trainer.local_buffer import LocalReplayBuffer
@@ -51,8 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     config = TrainConfig(log_dir=None)
     local = LocalReplayBuffer(FILL, seed=0)
-    fill_random(local, FILL, obs_dim=4, num_actions=2)
-    learner = DQNLearner(4, 2, config)
+    cartpole = observation_space([4])
+    fill_random(local, FILL, cartpole, num_actions=2)
+    learner = DQNLearner(cartpole, 2, config)
 
     def from_memory() -> Mapping[str, np.ndarray]:
         return local.sample(config.batch_size, config.gradient_steps)
