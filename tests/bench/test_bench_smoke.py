@@ -184,3 +184,23 @@ def test_unknown_only_word_is_refused() -> None:
 
 def test_suite_lives_in_benchmarks() -> None:
     assert (Path(REPO) / "benchmarks" / "suite" / "__init__.py").exists()
+
+
+def test_the_pong_payload_keeps_frames_compressed_and_is_held_to_its_targets() -> None:
+    """Real Pong frames in a compressed buffer: measured by the SDK, the service and the
+    raw hash only (fixed-width strings cannot hold frames), with its memory and the
+    SDK's speed over uncompressed Atari (the same run) among the targets."""
+    done = subprocess.run(
+        [*REPLAY, "bench", "--quick", "--only", "pong,atari", "--only", "sdk,st-1w,raw-hash",
+         "--scale", "0.002", "--seconds", "0.02", "--repeats", "1", "--clients", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    memory = next(row for row in rows if row[:1] == ["pong"] and "B" in row)
+    assert float(memory[4]) < 1_000  # bytes per transition in Redis, of 56,461 raw
+    pong_rates = [row for row in rows if row[:1] == ["pong"] and "raw-hash" in row]
+    assert pong_rates and all("raw-pipe" not in row for row in pong_rates)
+    for op in ("store", "sample"):
+        for batch in (32, 256):
+            assert any(line.startswith(f"{op} b{batch} pong compressed")
+                       for line in done.stdout.splitlines())
