@@ -16,6 +16,9 @@ def describe(result: TrainResult, config: TrainConfig, total_wall_s: float) -> s
         f"  final evaluation: mean return {final:.1f} over {config.eval_episodes} episodes "
         f"(best {result.best_mean_return:.1f} at {result.best_env_steps} steps)",
     ]
+    if (not result.solved and config.max_minutes is not None
+            and result.env_steps < config.total_env_steps):
+        lines.append(f"  stopped by the time limit of {config.max_minutes:g} minutes")
     if result.confirm_mean_return is not None:
         lines.append(f"  checkpoint confirmation: mean return {result.confirm_mean_return:.1f} "
                      f"over {config.confirm_episodes} fresh greedy episodes")

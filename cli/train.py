@@ -10,7 +10,10 @@ from typing import Annotated
 import typer
 
 from replay_service.cli.logs import setup_logging
+from replay_service.cli.show_config import show_config
 from replay_service.cli.signals import stop_cleanly_on_signals
+
+PRESET = "Default: the env's preset (trainer/presets.py)."
 
 
 def train(
@@ -27,9 +30,12 @@ def train(
     env_id: Annotated[str, typer.Option("--env", envvar="REPLAY_ENV",
                                         help="Gymnasium environment id.")] = "CartPole-v1",
     seed: Annotated[int, typer.Option(envvar="REPLAY_SEED")] = 0,
-    total_env_steps: Annotated[int, typer.Option(
-        envvar="REPLAY_TOTAL_ENV_STEPS", min=1, help="Budget of inserted transitions.")
-    ] = 100_000,
+    total_env_steps: Annotated[int | None, typer.Option(
+        envvar="REPLAY_TOTAL_ENV_STEPS", min=1,
+        help=f"Budget of inserted transitions. {PRESET}", show_default=False)] = None,
+    max_minutes: Annotated[float | None, typer.Option(
+        envvar="REPLAY_MAX_MINUTES", help="Time limit of training, in minutes: ends the run "
+        "as the step budget does. Default: none.", show_default=False)] = None,
     double_dqn: Annotated[bool, typer.Option(envvar="REPLAY_DOUBLE_DQN")] = True,
     prioritized: Annotated[bool, typer.Option(
         envvar="REPLAY_PRIORITIZED", help="Prioritized replay (the trainer creates the buffer "
@@ -37,22 +43,25 @@ def train(
     n_step: Annotated[int, typer.Option(
         envvar="REPLAY_N_STEP", min=1, help="n-step returns: collectors need the same "
         "--n-step.")] = 1,
-    learning_rate: Annotated[float, typer.Option(envvar="REPLAY_LEARNING_RATE")] = 2.3e-3,
-    batch_size: Annotated[int, typer.Option(envvar="REPLAY_BATCH_SIZE", min=1)] = 64,
-    capacity: Annotated[int, typer.Option(
+    learning_rate: Annotated[float | None, typer.Option(
+        envvar="REPLAY_LEARNING_RATE", help=PRESET, show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        envvar="REPLAY_BATCH_SIZE", min=1, help=PRESET, show_default=False)] = None,
+    capacity: Annotated[int | None, typer.Option(
         envvar="REPLAY_CAPACITY", min=1, help="Capacity of the buffer the trainer creates "
-        "(collectors wait for it).")] = 100_000,
-    gradient_steps: Annotated[int, typer.Option(
+        f"(collectors wait for it). {PRESET}", show_default=False)] = None,
+    gradient_steps: Annotated[int | None, typer.Option(
         envvar="REPLAY_GRADIENT_STEPS", min=1,
-        help="Minibatches per round, fetched in one request.")] = 128,
-    learning_starts: Annotated[int, typer.Option(envvar="REPLAY_LEARNING_STARTS", min=0)
-                               ] = 1_000,
-    eval_interval: Annotated[int, typer.Option(
-        envvar="REPLAY_EVAL_INTERVAL", min=1, help="Env steps between greedy evaluations.")
-    ] = 2_048,
-    solve_threshold: Annotated[float, typer.Option(
-        envvar="REPLAY_SOLVE_THRESHOLD",
-        help="Mean greedy return that counts as solved (475 for CartPole-v1).")] = 475.0,
+        help=f"Minibatches per round, fetched in one request. {PRESET}", show_default=False)
+    ] = None,
+    learning_starts: Annotated[int | None, typer.Option(
+        envvar="REPLAY_LEARNING_STARTS", min=0, help=PRESET, show_default=False)] = None,
+    eval_interval: Annotated[int | None, typer.Option(
+        envvar="REPLAY_EVAL_INTERVAL", min=1,
+        help=f"Env steps between greedy evaluations. {PRESET}", show_default=False)] = None,
+    solve_threshold: Annotated[float | None, typer.Option(
+        envvar="REPLAY_SOLVE_THRESHOLD", help="Mean greedy return that counts as solved "
+        f"(475 for CartPole-v1). {PRESET}", show_default=False)] = None,
     log_dir: Annotated[Path, typer.Option(
         envvar="REPLAY_LOG_DIR", help="TensorBoard logs, checkpoints, the curve.")
     ] = Path("runs"),
@@ -61,25 +70,34 @@ def train(
                       ] = "auto",
     progress: Annotated[bool, typer.Option(envvar="REPLAY_PROGRESS", help="Show a progress bar.")
                         ] = True,
+    show: Annotated[bool, typer.Option(
+        "--show-config", help="Print the hyperparameters this run would use and exit.")
+    ] = False,
 ) -> None:
     """Train a DQN on what collectors store.
 
     It trains until the greedy policy is solved or the step budget runs out: Double DQN
     with a target network, Huber loss and Adam; collectors act epsilon-greedily, paced
-    by the trainer. Other hyperparameters keep the rl-baselines3-zoo CartPole-v1 values
-    (see trainer/config.py)."""
+    by the trainer. Hyperparameters not given here come from the env's preset:
+    rl-baselines3-zoo's DQN settings for CartPole-v1, Acrobot-v1, MountainCar-v0,
+    LunarLander-v3 and Atari games (see trainer/presets.py)."""
     setup_logging()
     stop_cleanly_on_signals()
-    # Imported here: torch loads in seconds, and other commands do not need it.
-    from replay_service.cli.report import describe
-    from replay_service.trainer.config import TrainConfig
+    # Imported here: gymnasium and torch are extras that `replay serve` goes without,
+    # and torch takes seconds to load.
+    from replay_service.trainer.presets import train_config
 
-    config = TrainConfig(env_id=env_id, seed=seed, total_env_steps=total_env_steps,
-                         double_dqn=double_dqn, prioritized=prioritized, n_step=n_step,
-                         learning_rate=learning_rate, buffer_size=capacity,
-                         batch_size=batch_size, gradient_steps=gradient_steps,
-                         learning_starts=learning_starts, eval_interval=eval_interval,
-                         solve_threshold=solve_threshold, log_dir=str(log_dir), device=device)
+    config = train_config(env_id, seed=seed, total_env_steps=total_env_steps,
+                          max_minutes=max_minutes, double_dqn=double_dqn,
+                          prioritized=prioritized, n_step=n_step,
+                          learning_rate=learning_rate, buffer_size=capacity,
+                          batch_size=batch_size, gradient_steps=gradient_steps,
+                          learning_starts=learning_starts, eval_interval=eval_interval,
+                          solve_threshold=solve_threshold, log_dir=str(log_dir), device=device)
+    if show:
+        show_config(config)
+    from replay_service.cli.report import describe
+
     started = time.perf_counter()
     if in_process:
         if prioritized or n_step > 1:

@@ -4,7 +4,8 @@ Defaults follow rl-baselines3-zoo's DQN entry for CartPole-v1 (which trains 5e4 
 steps with Stable-Baselines3), restated in the terms of a replay service: training
 happens in rounds of `gradient_steps` minibatches, paced by a ratio of gradient steps
 per inserted transition, because a distributed trainer sees transitions arrive rather
-than counting env steps itself.
+than counting env steps itself. Other environments start from their own zoo entries
+(`replay_service.trainer.presets`), restated the same way.
 
 No torch here: collectors import this (and `trainer.schedule`) without the learner.
 """
@@ -26,6 +27,11 @@ class TrainConfig:
     """Seeds torch, numpy and the training environments; evaluations derive their own seeds."""
     total_env_steps: int = 100_000
     """Budget of env steps (transitions inserted); the run stops here if not solved earlier."""
+    max_minutes: float | None = None
+    """Wall-clock budget of training, from the trainer's start; None: none. Checked after
+    each round, it ends the run as the step budget does (a last evaluation, the checkpoint),
+    so a bounded run (Pong on a CPU) still reports. Schedules keep following
+    total_env_steps: a time limit cuts a run short, it does not compress it."""
     num_envs: int = 1
     """Environments stepped together while collecting (SB3's zoo run uses one)."""
 
@@ -83,7 +89,8 @@ class TrainConfig:
     eval_episodes: int = 20
     """Episodes per periodic evaluation, run on their own, separately seeded environments."""
     solve_threshold: float = 475.0
-    """Mean evaluation return at which CartPole-v1 counts as solved and training stops."""
+    """Mean evaluation return at which the env counts as solved and training stops (475 for
+    CartPole-v1; infinite: train to the budget)."""
     confirm_episodes: int = 100
     """Fresh greedy episodes that confirm a saved checkpoint after training."""
 
@@ -108,11 +115,19 @@ class TrainConfig:
             raise ValueError("exploration_fraction must be in (0, 1]")
         if self.batch_size > self.buffer_size:
             raise ValueError("batch_size cannot exceed buffer_size")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError("max_minutes must be positive (None: no time limit)")
 
     @property
     def env_steps_per_round(self) -> int:
         """Env steps (inserted transitions) between two training rounds: 256 by default."""
         return round(self.gradient_steps / self.gradient_steps_per_transition)
+
+    def out_of_budget(self, env_steps: int, elapsed_s: float) -> bool:
+        """Whether a run `elapsed_s` seconds and `env_steps` steps in has used its step
+        budget or its time limit."""
+        return env_steps >= self.total_env_steps or (
+            self.max_minutes is not None and elapsed_s >= 60.0 * self.max_minutes)
 
     @property
     def exploration_steps(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -30,8 +31,9 @@ def plot_learning_curve(evals: Sequence[Evaluation], episodes: Sequence[tuple[in
     if evals:
         axes.plot([e.env_steps for e in evals], [e.mean_return for e in evals], marker="o",
                   markersize=3, color="tab:blue", label="greedy evaluation (mean)")
-    axes.axhline(threshold, color="tab:green", linestyle="--", linewidth=1,
-                 label=f"solved ({threshold:g})")
+    if math.isfinite(threshold):  # an infinite one: no return counts as solved
+        axes.axhline(threshold, color="tab:green", linestyle="--", linewidth=1,
+                     label=f"solved ({threshold:g})")
     axes.set_xlabel("environment steps")
     axes.set_ylabel("episode return")
     axes.set_title(title)

@@ -4,7 +4,8 @@ The learner knows nothing about where minibatches come from (a local ring buffer
 the replay service), so the reference loop and the distributed trainer share it.
 Batches are dicts of numpy arrays with the fields obs, action, reward, next_obs and
 done, where `done` means terminated only: a time-limit truncation is stored with
-done=False so that its value still bootstraps from next_obs.
+done=False so that its value still bootstraps from next_obs. Observations keep their
+stored dtype on the way to the device (uint8 frames stay uint8); the network converts.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from replay_service.trainer.config import TrainConfig
-from replay_service.trainer.network import QNetwork, export_weights, import_weights
+from replay_service.trainer.network import export_weights, import_weights, q_network
 
 __all__ = ["DQNLearner", "TensorBatch", "UpdateMetrics", "resolve_device"]
 
@@ -33,7 +35,9 @@ def resolve_device(name: str) -> torch.device:
 
 def _to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     # from_numpy shares memory; arrays decoded straight from a response body are
-    # read-only, which torch would warn about, so those are copied instead.
+    # read-only, which torch would warn about, so those are copied instead. From
+    # pageable memory a copy to a GPU returns only once the host array has been read,
+    # whatever non_blocking says, so the numpy array may be dropped right after.
     if array.flags.writeable and array.flags.c_contiguous:
         tensor = torch.from_numpy(array)
     else:
@@ -58,13 +62,14 @@ class TensorBatch:
     @classmethod
     def from_numpy(cls, batch: Batch, device: torch.device,
                    weights: np.ndarray | None = None) -> TensorBatch:
-        """Move each field to `device` once, with the dtypes the update needs."""
+        """Move each field to `device` once, with the dtypes the update needs; observations
+        as stored (the network converts them on the device)."""
         discount = batch.get("discount")
         return cls(
-            obs=_to_tensor(batch["obs"], device).float(),
+            obs=_to_tensor(batch["obs"], device),
             action=_to_tensor(batch["action"], device).long(),
             reward=_to_tensor(batch["reward"], device).float(),
-            next_obs=_to_tensor(batch["next_obs"], device).float(),
+            next_obs=_to_tensor(batch["next_obs"], device),
             done=_to_tensor(batch["done"], device).float(),
             discount=None if discount is None else _to_tensor(discount, device).float(),
             weights=None if weights is None else _to_tensor(weights, device).float(),
@@ -97,8 +102,9 @@ class UpdateMetrics:
 class DQNLearner:
     """Online and target Q-networks trained with Huber loss, Adam and gradient clipping."""
 
-    def __init__(self, obs_dim: int, num_actions: int, config: TrainConfig,
+    def __init__(self, obs_space: gym.spaces.Box, num_actions: int, config: TrainConfig,
                  device: torch.device | None = None) -> None:
+        """The network fits `obs_space`: the Nature CNN for images, else an MLP."""
         # One thread (process-wide): a [256, 256] MLP on batches of 64 is too little work
         # per op to split. On this 2-core machine two threads gained nothing when it was
         # idle (700-830 vs 700 steps/s) and ran 4-5x slower than one (150-180 steps/s)
@@ -109,8 +115,8 @@ class DQNLearner:
         self.config = config
         self.device = device if device is not None else resolve_device(config.device)
         self.num_actions = num_actions
-        self.online = QNetwork(obs_dim, num_actions, config.net_arch).to(self.device)
-        self.target = QNetwork(obs_dim, num_actions, config.net_arch).to(self.device)
+        self.online = q_network(obs_space, num_actions, config.net_arch).to(self.device)
+        self.target = q_network(obs_space, num_actions, config.net_arch).to(self.device)
         self.target.requires_grad_(False)
         self.sync_target()
         # The fused Adam kernel updates all parameters in one op: the same algorithm, about
@@ -187,7 +193,8 @@ class DQNLearner:
         self.target.load_state_dict(self.online.state_dict())
 
     def weights(self) -> dict[str, np.ndarray]:
-        """The online weights as contiguous float32 arrays named `layers.{i}.weight/bias`."""
+        """The online weights as contiguous float32 arrays, named as the network's
+        state_dict (see `replay_service.trainer.network`)."""
         return export_weights(self.online)
 
     def load_weights(self, weights: Mapping[str, np.ndarray | torch.Tensor]) -> None:
@@ -196,7 +203,7 @@ class DQNLearner:
         self.sync_target()
 
     def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-        """Epsilon-greedy int64 actions for a batch of observations [n, obs_dim].
+        """Epsilon-greedy int64 actions for a batch of observations [n, ...].
 
         Each row explores with probability `epsilon`; epsilon=0 is the greedy policy.
         The random draws do not depend on the network, so a seeded `rng` makes runs
@@ -208,6 +215,6 @@ class DQNLearner:
         if explore.all():
             return random_actions.astype(np.int64)
         with torch.inference_mode():
-            q_values = self.online(_to_tensor(np.asarray(obs, dtype=np.float32), self.device))
+            q_values = self.online(_to_tensor(np.asarray(obs), self.device))
             greedy = q_values.argmax(dim=-1).cpu().numpy()
         return np.where(explore, random_actions, greedy).astype(np.int64)

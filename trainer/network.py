@@ -1,11 +1,18 @@
-"""The Q-network and its weights as named arrays, the form they travel in.
+"""The Q-networks and their weights as named arrays, the form they travel in.
 
 Weights leave the trainer as safetensors (checkpoints on disk, and the weights that
-collectors fetch), named like the network's state_dict: `layers.{i}.weight` and
-`layers.{i}.bias` for the Linear layers at even indices of `layers`. A collector
-without torch runs the same MLP in numpy from those names
+collectors fetch), named like the network's state_dict. A collector without torch
+runs the same network in numpy from those names
 (`replay_service.client.collector.policy`):
-Linear layers in index order, ReLU between them, none after the last.
+
+- flat observations get an MLP, `QNetwork`: `layers.{i}.weight` and `layers.{i}.bias`
+  for the Linear layers at even indices of `layers`, in index order, ReLU between
+  them, none after the last;
+- image observations (uint8, channel-first) get the Nature DQN network, `NatureCNN`:
+  `convs.{0,2,4}` and `head.{0,2}` (`replay_service.client.collector.cnn`).
+
+Both take observations in the dtype they are stored in and convert on the device, so
+a minibatch of Atari frames crosses to a GPU as uint8, a quarter of its float size.
 """
 
 from __future__ import annotations
@@ -13,17 +20,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from replay_service.client.collector.cnn import CONVS, HIDDEN, conv_output_shape
+from replay_service.client.collector.envs import is_image
+
 __all__ = [
+    "NatureCNN",
     "QNetwork",
     "export_weights",
     "import_weights",
     "load_checkpoint",
     "network_from_weights",
+    "q_network",
     "save_checkpoint",
 ]
 
@@ -44,8 +57,53 @@ class QNetwork(nn.Module):
         self.hidden = tuple(hidden)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        q_values: torch.Tensor = self.layers(obs)
+        q_values: torch.Tensor = self.layers(obs.float())
         return q_values
+
+
+class NatureCNN(nn.Module):
+    """The Nature DQN network (Mnih et al. 2015): three convolutions and two Linear
+    layers, from uint8 pixels [N, C, H, W] scaled by 1/255 inside."""
+
+    def __init__(self, in_channels: int, num_actions: int, features: int = 64 * 7 * 7):
+        """`features`: the flattened size of the last convolution's output, 3,136 for
+        84x84 frames (`for_shape` works it out for other sizes)."""
+        super().__init__()
+        convs: list[nn.Module] = []
+        for out_channels, kernel, stride in CONVS:
+            convs += [nn.Conv2d(in_channels, out_channels, kernel, stride), nn.ReLU()]
+            in_channels = out_channels
+        self.convs = nn.Sequential(*convs)
+        self.head = nn.Sequential(nn.Linear(features, HIDDEN), nn.ReLU(),
+                                  nn.Linear(HIDDEN, num_actions))
+        self.num_actions = num_actions
+
+    @classmethod
+    def for_shape(cls, shape: Sequence[int], num_actions: int) -> NatureCNN:
+        """The network for observations [C, H, W].
+
+        Raises:
+            ValueError: `shape` is not [C, H, W] of at least 36x36.
+        """
+        if len(shape) != 3:
+            raise ValueError(f"the Nature CNN takes channel-first images [C, H, W], "
+                             f"not observations shaped {list(shape)}")
+        height, width = conv_output_shape(shape[1], shape[2])
+        return cls(shape[0], num_actions, CONVS[-1][0] * height * width)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        # [..., C, H, W]: a round's [num_batches, batch] or a single minibatch's [batch].
+        leading = obs.shape[:-3]
+        pixels = obs.reshape(-1, *obs.shape[-3:]).float() / 255.0
+        q_values: torch.Tensor = self.head(self.convs(pixels).flatten(1))
+        return q_values.reshape(*leading, -1)
+
+
+def q_network(space: gym.spaces.Box, num_actions: int, hidden: Sequence[int]) -> nn.Module:
+    """The Nature CNN for image observations, else an MLP of widths `hidden`."""
+    if is_image(space):
+        return NatureCNN.for_shape(space.shape, num_actions)
+    return QNetwork(int(np.prod(space.shape)), num_actions, hidden)
 
 
 def export_weights(network: nn.Module) -> dict[str, np.ndarray]:
@@ -63,8 +121,15 @@ def import_weights(network: nn.Module, weights: Mapping[str, np.ndarray | torch.
     network.load_state_dict(state, strict=True)
 
 
-def network_from_weights(weights: Mapping[str, np.ndarray | torch.Tensor]) -> QNetwork:
-    """Rebuild a QNetwork whose architecture is read from the weight shapes."""
+def network_from_weights(weights: Mapping[str, np.ndarray | torch.Tensor]) -> nn.Module:
+    """Rebuild the QNetwork or NatureCNN whose architecture the weight names and shapes
+    give."""
+    if "convs.0.weight" in weights:
+        cnn = NatureCNN(int(weights["convs.0.weight"].shape[1]),
+                        int(weights["head.2.weight"].shape[0]),
+                        int(weights["head.0.weight"].shape[1]))
+        import_weights(cnn, weights)
+        return cnn
     shapes = [tuple(weights[f"layers.{index}.weight"].shape)
               for index in range(0, 2 * len(weights), 2) if f"layers.{index}.weight" in weights]
     if not shapes or len(shapes) * 2 != len(weights):
@@ -81,6 +146,7 @@ def save_checkpoint(network: nn.Module, path: str | Path) -> None:
     save_file(state, str(path))
 
 
-def load_checkpoint(path: str | Path) -> QNetwork:
-    """A CPU QNetwork holding the weights of a safetensors checkpoint."""
+def load_checkpoint(path: str | Path) -> nn.Module:
+    """A CPU network (QNetwork or NatureCNN) holding the weights of a safetensors
+    checkpoint."""
     return network_from_weights(load_file(str(path), device="cpu"))

@@ -21,12 +21,14 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from replay_service.client.collector.envs import make_vector_env
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.evaluation import evaluate, greedy_policy
-from replay_service.trainer.learner import DQNLearner
+from replay_service.trainer.learner import DQNLearner, resolve_device
 from replay_service.trainer.local_buffer import LocalReplayBuffer
 from replay_service.trainer.network import load_checkpoint, network_from_weights, save_checkpoint
 from replay_service.trainer.schedule import epsilon_at
+from replay_service.trainer.summary import write_summary
 
 __all__ = ["EvalRecord", "TrainResult", "confirm", "eval_seed", "final_observations", "train"]
 
@@ -86,7 +88,8 @@ def train(config: TrainConfig) -> TrainResult:
     run_dir: Path | None = None
     writer: SummaryWriter | None = None
     if config.log_dir is not None:
-        run_name = f"{config.env_id}__reference__{config.seed}__{int(time.time())}"
+        env = config.env_id.replace("/", "-")  # ALE/Pong-v5: one folder, not two
+        run_name = f"{env}__reference__{config.seed}__{int(time.time())}"
         run_dir = Path(config.log_dir) / run_name
         writer = SummaryWriter(str(run_dir))
         table = "\n".join(f"|{key}|{value}|" for key, value in asdict(config).items())
@@ -100,12 +103,10 @@ def train(config: TrainConfig) -> TrainResult:
 
     # Environments. SAME_STEP autoreset: a sub-env that ends is reset inside step(), which
     # returns the new episode's first observation and puts the last one in info["final_obs"].
-    envs = gym.make_vec(config.env_id, num_envs=config.num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    envs = make_vector_env(config.env_id, config.num_envs)
     obs_space, action_space = envs.single_observation_space, envs.single_action_space
-    assert isinstance(obs_space, gym.spaces.Box), "this DQN takes flat Box observations"
-    assert isinstance(action_space, gym.spaces.Discrete), "DQN needs a discrete action space"
-    learner = DQNLearner(int(np.prod(obs_space.shape)), int(action_space.n), config)
+    assert isinstance(obs_space, gym.spaces.Box) and isinstance(action_space, gym.spaces.Discrete)
+    learner = DQNLearner(obs_space, int(action_space.n), config)
 
     result = TrainResult(seed=config.seed, solved=False, env_steps=0, gradient_steps=0,
                          wall_time_s=0.0, best_mean_return=-np.inf, best_env_steps=0,
@@ -115,7 +116,7 @@ def train(config: TrainConfig) -> TrainResult:
     env_steps = rounds = 0
     next_eval = config.eval_interval
     start = time.perf_counter()
-    while env_steps < config.total_env_steps:
+    while True:
         # Collect one round of experience (random actions until learning starts, as in SB3).
         round_steps = min(config.env_steps_per_round, config.total_env_steps - env_steps)
         for _ in range(max(round_steps // config.num_envs, 1)):
@@ -148,8 +149,10 @@ def train(config: TrainConfig) -> TrainResult:
                 writer.add_scalar("charts/SPS", env_steps / (time.perf_counter() - start),
                                   env_steps)
 
-        # Evaluate the greedy policy on its own environments; stop once solved.
-        if env_steps >= next_eval or env_steps >= config.total_env_steps:
+        # Evaluate the greedy policy on its own environments; stop once solved, or at the
+        # end of the budget (steps or time) after a last evaluation.
+        out_of_budget = config.out_of_budget(env_steps, time.perf_counter() - start)
+        if env_steps >= next_eval or out_of_budget:
             next_eval += config.eval_interval
             returns = evaluate(greedy_policy(learner.online), config.env_id,
                                config.eval_episodes, eval_seed(config.seed, 0, len(result.evals)))
@@ -166,6 +169,8 @@ def train(config: TrainConfig) -> TrainResult:
             if record.mean_return >= config.solve_threshold:
                 result.solved = True
                 break
+        if out_of_budget:
+            break
 
     result.env_steps, result.gradient_steps = env_steps, learner.gradient_steps
     result.wall_time_s = time.perf_counter() - start
@@ -175,11 +180,13 @@ def train(config: TrainConfig) -> TrainResult:
         save_checkpoint(network_from_weights(result.best_weights), result.checkpoint)
     if writer is not None:
         writer.close()
+    if run_dir is not None:
+        write_summary(result, config, run_dir)
     return result
 
 
 def confirm(checkpoint: str | Path, config: TrainConfig) -> np.ndarray:
     """Returns of `confirm_episodes` fresh greedy episodes of a checkpoint loaded from disk."""
-    network = load_checkpoint(checkpoint)
+    network = load_checkpoint(checkpoint).to(resolve_device(config.device))
     return evaluate(greedy_policy(network), config.env_id, config.confirm_episodes,
                     eval_seed(config.seed, 1, 0))

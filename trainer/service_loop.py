@@ -30,6 +30,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from replay_service.client.collector.envs import make_env
 from replay_service.client.collector.loop import transition_schema
 from replay_service.client.collector.policy import CollectorOrders
 from replay_service.client.results import Batch
@@ -42,6 +43,7 @@ from replay_service.trainer.network import load_checkpoint, save_checkpoint
 from replay_service.trainer.prefetch import Prefetcher
 from replay_service.trainer.reference import EvalRecord, TrainResult, eval_seed
 from replay_service.trainer.schedule import epsilon_at
+from replay_service.trainer.summary import write_summary
 from replay_service.wire.schema import Prioritized
 
 __all__ = ["ServiceTrainResult", "train_from_service"]
@@ -74,13 +76,13 @@ class ServiceTrainer:
                  check_collectors: Callable[[], None] | None = None,
                  api_key: str | None = None) -> None:
         self.config = config
-        probe = gym.make(config.env_id)
+        probe = make_env(config.env_id)  # the spaces collectors see, preprocessing included
         obs_space, action_space = probe.observation_space, probe.action_space
         probe.close()
-        assert isinstance(obs_space, gym.spaces.Box), "this DQN takes flat Box observations"
+        assert isinstance(obs_space, gym.spaces.Box), "this DQN takes Box observations"
         assert isinstance(action_space, gym.spaces.Discrete), "DQN needs discrete actions"
         torch.manual_seed(config.seed)
-        self.learner = DQNLearner(int(np.prod(obs_space.shape)), int(action_space.n), config)
+        self.learner = DQNLearner(obs_space, int(action_space.n), config)
         self.client = ReplayClient(
             url, buffer, capacity=config.buffer_size, api_key=api_key,
             schema=transition_schema(obs_space, config.n_step),
@@ -107,7 +109,8 @@ class ServiceTrainer:
     def _make_run_dir(self) -> Path | None:
         if self.config.log_dir is None:
             return None
-        name = f"{self.config.env_id}__service__{self.config.seed}__{int(time.time())}"
+        env = self.config.env_id.replace("/", "-")  # ALE/Pong-v5: one folder, not two
+        name = f"{env}__service__{self.config.seed}__{int(time.time())}"
         run_dir = Path(self.config.log_dir) / name
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir
@@ -188,7 +191,7 @@ class ServiceTrainer:
                                           metrics.td_errors + config.per_epsilon)
                 self._steps = max(self._steps, batch.total_inserted - self._baseline)
                 steps = self._steps
-                out_of_budget = steps >= config.total_env_steps
+                out_of_budget = config.out_of_budget(steps, time.perf_counter() - start)
                 self._publish(stop=False)
                 self._read_episodes()
                 self._log_round(metrics.loss, metrics.mean_q, steps, prefetcher.wait_s,
@@ -300,7 +303,8 @@ class ServiceTrainer:
         # fresh ones too, else training goes on.
         checkpoint = self.run_dir / SOLVED_CHECKPOINT
         save_checkpoint(self.learner.online, checkpoint)
-        confirmation = evaluate(greedy_policy(load_checkpoint(checkpoint)), config.env_id,
+        saved = load_checkpoint(checkpoint).to(self.learner.device)
+        confirmation = evaluate(greedy_policy(saved), config.env_id,
                                 config.confirm_episodes, eval_seed(config.seed, 1,
                                                                    len(result.evals)))
         result.confirm_mean_return = float(confirmation.mean())
@@ -323,7 +327,7 @@ class ServiceTrainer:
         self.writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
 
     def _finish(self, result: ServiceTrainResult) -> None:
-        """The run's checkpoint and learning curve, once training has stopped."""
+        """The run's checkpoint, learning curve and summary.json, once training has stopped."""
         if self.run_dir is None:
             return
         if result.checkpoint is None and result.best_weights:
@@ -333,6 +337,7 @@ class ServiceTrainer:
         result.curve = str(self.run_dir / "learning_curve.png")
         plot_learning_curve(result.evals, self._episode_points, self.config.solve_threshold,
                             result.curve, title=f"{self.config.env_id}, seed {self.config.seed}")
+        write_summary(result, self.config, self.run_dir)
 
 
 def train_from_service(config: TrainConfig, url: str, buffer: str, *, progress: bool = True,

@@ -326,6 +326,8 @@ def _compressed_targets(results: Results) -> list[Target]:
     fill = {payload: min((m.case.fill for m in results.measurements
                           if m.case.payload == payload and m.case.fill), default=None)
             for payload in (PONG.name, ATARI.name)}
+    if not any(m.case.payload == PONG.name for m in results.measurements):
+        return found
     for op in ("store", "sample"):
         for batch in (32, 256):
             pong, atari = (Case(op, payload, batch, 1, fill[payload] if op == "sample" else None)

@@ -17,15 +17,21 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from replay_service.client.collector.envs import is_image, make_vector_env
 from replay_service.client.collector.nstep import NStepTransitions
-from replay_service.client.collector.policy import CollectorOrders, MlpQPolicy, epsilon_greedy
+from replay_service.client.collector.policy import (
+    CollectorOrders,
+    QPolicy,
+    epsilon_greedy,
+    q_policy,
+)
 from replay_service.client.errors import BufferNotFound, ReplayError
 from replay_service.client.results import Episode, Weights
 from replay_service.client.sync_client import ReplayClient
 from replay_service.wire.schema import Schema
 
-__all__ = ["CollectorConfig", "CollectorStats", "default_source", "make_vector_env",
-           "run_collector", "transition_schema"]
+__all__ = ["CollectorConfig", "CollectorStats", "default_source", "run_collector",
+           "transition_schema"]
 
 log = logging.getLogger("replay.collector")
 
@@ -74,26 +80,15 @@ class CollectorStats:
     waited_s: float = 0.0
 
 
-def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """A vector env that resets a finished sub-env in the same step and hands its last
-    observation over in info["final_obs"], so every stored next_obs is real."""
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
-    if not isinstance(envs.single_observation_space, gym.spaces.Box):
-        raise ValueError(f"{env_id}: observations must be a Box, not "
-                         f"{envs.single_observation_space}")
-    if not isinstance(envs.single_action_space, gym.spaces.Discrete):
-        raise ValueError(f"{env_id}: actions must be Discrete (DQN), not "
-                         f"{envs.single_action_space}")
-    return envs
-
-
 def transition_schema(space: gym.Space[np.ndarray], n_step: int = 1) -> Schema:
     """The DQN schema for an environment's observation space; n-step transitions carry
-    their own discount."""
+    their own discount. Image observations are kept compressed: Atari frames shrink
+    about 150x, which is what lets a buffer of them fit in Redis."""
     assert space.shape is not None and space.dtype is not None
     observation: dict[str, object] = {"dtype": str(np.dtype(space.dtype)),
                                       "shape": list(space.shape)}
+    if is_image(space):
+        observation["compression"] = "zstd"
     fields: dict[str, dict[str, object]] = {
         "obs": observation, "action": {"dtype": "int64"}, "reward": {"dtype": "float32"},
         "next_obs": observation, "done": {"dtype": "bool"}}
@@ -115,7 +110,7 @@ class Collector:
                         if config.n_step > 1 else None)
         self._n_actions = int(self._envs.single_action_space.n)  # type: ignore[attr-defined]
         self._weights: Weights | None = None
-        self._policy: MlpQPolicy | None = None
+        self._policy: QPolicy | None = None
         self._orders = CollectorOrders(epsilon=1.0, insert_limit=config.warmup_steps,
                                        stop=False)
         self._total_inserted = 0
@@ -211,7 +206,7 @@ class Collector:
             # The last words of a finished run, still in a kept buffer: wait for the next
             # trainer's weights rather than stop before it starts.
             return
-        self._policy = MlpQPolicy(newer.tensors)
+        self._policy = q_policy(newer.tensors)
         self._orders = CollectorOrders.from_metadata(newer.metadata)
         self.stats.weights_version = newer.version
 

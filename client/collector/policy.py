@@ -1,22 +1,35 @@
 """Acting with published Q-network weights, in numpy.
 
-The trainer publishes its network as safetensors tensors named
-`layers.{i}.weight` and `layers.{i}.bias` (a torch `nn.Sequential` of Linear
-layers with ReLU between them). A forward pass over those is a few matrix
-products, so collectors need no torch, and a collector in another language needs
-only a safetensors reader.
+The trainer publishes its network as safetensors tensors. An MLP (flat
+observations) is named `layers.{i}.weight` and `layers.{i}.bias` (a torch
+`nn.Sequential` of Linear layers with ReLU between them); the Nature CNN (image
+observations) is named as `replay_service.client.collector.cnn` says. A forward
+pass over those is a few matrix products, so collectors need no torch, and a
+collector in another language needs only a safetensors reader.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-__all__ = ["CollectorOrders", "MlpQPolicy", "epsilon_greedy"]
+from replay_service.client.collector.cnn import NatureCnnQPolicy
+
+__all__ = ["CollectorOrders", "MlpQPolicy", "QPolicy", "epsilon_greedy", "q_policy"]
 
 _PARAMETER = re.compile(r"^layers\.(\d+)\.(weight|bias)$")
+
+
+class QPolicy(Protocol):
+    """Q-values of a batch of observations, and the greedy actions they imply."""
+
+    @property
+    def n_actions(self) -> int: ...
+    def q_values(self, obs: np.ndarray) -> np.ndarray: ...
+    def greedy(self, obs: np.ndarray) -> np.ndarray: ...
 
 
 class MlpQPolicy:
@@ -68,7 +81,15 @@ class MlpQPolicy:
         return actions
 
 
-def epsilon_greedy(policy: MlpQPolicy | None, obs: np.ndarray, epsilon: float, n_actions: int,
+def q_policy(tensors: dict[str, np.ndarray]) -> QPolicy:
+    """The policy the published tensors describe: the Nature CNN if they hold its
+    convolutions, else an MLP."""
+    if "convs.0.weight" in tensors:
+        return NatureCnnQPolicy(tensors)
+    return MlpQPolicy(tensors)
+
+
+def epsilon_greedy(policy: QPolicy | None, obs: np.ndarray, epsilon: float, n_actions: int,
                    rng: np.random.Generator) -> np.ndarray:
     """Greedy actions, each replaced by a random one with probability epsilon; all random
     while no policy has been published yet."""
@@ -76,6 +97,8 @@ def epsilon_greedy(policy: MlpQPolicy | None, obs: np.ndarray, epsilon: float, n
     if policy is None:
         return random_actions
     explore = rng.random(len(obs)) < epsilon
+    if explore.all():  # skip a forward pass whose answer goes unused (long Atari warm-ups)
+        return random_actions
     return np.where(explore, random_actions, policy.greedy(obs))
 
 

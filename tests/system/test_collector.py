@@ -55,7 +55,8 @@ def test_time_limit_truncation_is_not_done(service: ServiceProcess, buffer_name:
     assert not np.array_equal(held["next_obs"][199], held["obs"][200])
 
 
-@pytest.mark.parametrize(("env_id", "obs_dim"), [("Acrobot-v1", 6), ("MountainCar-v0", 2)])
+@pytest.mark.parametrize(("env_id", "obs_dim"), [("Acrobot-v1", 6), ("MountainCar-v0", 2),
+                                               ("LunarLander-v3", 8)])
 def test_collectors_run_other_discrete_environments(service: ServiceProcess, buffer_name: str,
                                                     env_id: str, obs_dim: int) -> None:
     collect(service, buffer_name, env_id, 128)

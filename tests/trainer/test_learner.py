@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 from replay_service.trainer.config import TrainConfig
 from replay_service.trainer.learner import DQNLearner, TensorBatch
-from replay_service.trainer.network import import_weights
+from replay_service.trainer.network import NatureCNN, QNetwork, import_weights
+
+
+def flat(size: int) -> gym.spaces.Box:
+    return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
 
 
 def tiny_learner(double_dqn: bool = False) -> DQNLearner:
     """Q(s) = relu(s) for the target and the swapped relu(s) for the online net, gamma 0.5."""
     config = TrainConfig(net_arch=(2,), gamma=0.5, double_dqn=double_dqn, device="cpu",
                          log_dir=None)
-    learner = DQNLearner(obs_dim=2, num_actions=2, config=config)
+    learner = DQNLearner(flat(2), num_actions=2, config=config)
     identity, swap = torch.eye(2), torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     for network, last in ((learner.target, identity), (learner.online, swap)):
         import_weights(network, {"layers.0.weight": identity, "layers.0.bias": torch.zeros(2),
@@ -64,7 +69,7 @@ def test_td_target_terminal_does_not_bootstrap_truncated_does(double_dqn: bool) 
 
 def test_update_lowers_loss_on_fixed_batch() -> None:
     torch.manual_seed(0)
-    learner = DQNLearner(4, 2, TrainConfig(learning_rate=1e-3, device="cpu", log_dir=None))
+    learner = DQNLearner(flat(4), 2, TrainConfig(learning_rate=1e-3, device="cpu", log_dir=None))
     batch = random_batch(np.random.default_rng(0), 64)
     first = learner.update(batch)
     for _ in range(30):
@@ -75,7 +80,7 @@ def test_update_lowers_loss_on_fixed_batch() -> None:
 
 def test_train_round_steps_once_per_minibatch() -> None:
     torch.manual_seed(0)
-    learner = DQNLearner(4, 2, TrainConfig(device="cpu", log_dir=None))
+    learner = DQNLearner(flat(4), 2, TrainConfig(device="cpu", log_dir=None))
     metrics = learner.train_round(random_batch(np.random.default_rng(0), 8, 16))
     assert metrics.gradient_steps == 8 == learner.gradient_steps
     assert np.isfinite(metrics.loss) and np.isfinite(metrics.mean_q)
@@ -86,7 +91,7 @@ def test_train_round_accepts_read_only_arrays() -> None:
     batch = random_batch(np.random.default_rng(0), 2, 16)
     for array in batch.values():
         array.flags.writeable = False
-    learner = DQNLearner(4, 2, TrainConfig(device="cpu", log_dir=None))
+    learner = DQNLearner(flat(4), 2, TrainConfig(device="cpu", log_dir=None))
     assert learner.train_round(batch).gradient_steps == 2
 
 
@@ -99,7 +104,7 @@ def test_tensor_batch_indexes_minibatches() -> None:
 
 
 def test_sync_target_copies_online_weights() -> None:
-    learner = DQNLearner(4, 2, TrainConfig(device="cpu", log_dir=None))
+    learner = DQNLearner(flat(4), 2, TrainConfig(device="cpu", log_dir=None))
     learner.update(random_batch(np.random.default_rng(0), 64))
     online, target = learner.online.state_dict(), learner.target.state_dict()
     assert not all(torch.equal(online[name], target[name]) for name in online)
@@ -118,3 +123,25 @@ def test_act_greedy_at_epsilon_zero_random_at_one() -> None:
     assert greedy.dtype == np.int64
     explored = learner.act(obs, 1.0, np.random.default_rng(0))
     assert 0 < np.mean(explored != greedy) < 1
+
+
+def test_a_learner_on_frames_trains_the_cnn_on_uint8_minibatches() -> None:
+    torch.manual_seed(0)
+    frames = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    learner = DQNLearner(frames, 6, TrainConfig(batch_size=4, device="cpu", log_dir=None))
+    assert isinstance(learner.online, NatureCNN) and isinstance(learner.target, NatureCNN)
+    rng = np.random.default_rng(0)
+    batch = {**random_batch(rng, 2, 4),
+             "obs": rng.integers(0, 256, (2, 4, *frames.shape), dtype=np.uint8),
+             "next_obs": rng.integers(0, 256, (2, 4, *frames.shape), dtype=np.uint8)}
+    # uint8 until the network: a quarter of the bytes a float batch would move to a GPU.
+    assert TensorBatch.from_numpy(batch, learner.device).obs.dtype == torch.uint8
+    metrics = learner.train_round(batch)
+    assert metrics.gradient_steps == 2 and np.isfinite(metrics.loss)
+    actions = learner.act(batch["obs"][0], 0.0, rng)
+    assert actions.shape == (4,) and ((actions >= 0) & (actions < 6)).all()
+
+
+def test_a_learner_on_flat_observations_trains_the_mlp() -> None:
+    learner = DQNLearner(flat(8), 4, TrainConfig(net_arch=(32,), device="cpu", log_dir=None))
+    assert isinstance(learner.online, QNetwork) and learner.online.obs_dim == 8
