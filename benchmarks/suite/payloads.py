@@ -23,6 +23,8 @@ from replay_service.wire.schema import Schema
 __all__ = ["ATARI", "CARTPOLE", "PAYLOADS", "PONG", "Payload"]
 
 _POOL_ROWS = 1024
+_INFLATED_BYTES = 128 * 1024 * 1024
+"""Half the service's default body limit, which a compressed store may inflate to."""
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,11 @@ class Payload:
 
     def chunk_rows(self, chunk_bytes: int = 16 * 1024 * 1024) -> int:
         """Transitions per request or pipeline when filling a buffer."""
-        size = np.mean([len(item) for item in self._stored_pool]) if self.compressed else (
-            self.record_size)
-        return max(1, min(65_536, int(chunk_bytes // size)))
+        rows = chunk_bytes // self.record_size
+        if self.compressed:  # small on the wire, but the service inflates each request's
+            stored = np.mean([len(item) for item in self._stored_pool])
+            rows = min(int(chunk_bytes // stored), _INFLATED_BYTES // self.record_size)
+        return max(1, min(65_536, int(rows)))
 
 
 def _played(game: str, count: int, seed: int) -> dict[str, np.ndarray]:

@@ -284,3 +284,25 @@ def test_json_rows_are_compressed_too(http: httpx.Client, pong: str) -> None:
     response = store_json(http, pong, sent)
     assert response.status_code == 200, response.text
     assert_same(by_id(read_all(http, pong)), sent)
+
+
+@pytest.mark.parametrize(("spec", "value", "code"), [
+    ({"dtype": "float32", "shape": [3]}, np.array([[0.0, np.nan, 1.0]], np.float32),
+     "non_finite"),
+    ({"dtype": "bool", "shape": [3]}, np.array([[0, 2, 1]], np.uint8).view(np.bool_),
+     "invalid_dtype")])
+def test_compressed_values_are_checked_like_plain_ones(
+        http: httpx.Client, buffer_name: str, spec: dict[str, object], value: np.ndarray,
+        code: str) -> None:
+    """Integers need only inflate right; a float or a bool inside a frame must also be a
+    valid value, as it would sent plain."""
+    schema = Schema.model_validate({"fields": {"x": {**spec, "compression": "zstd"},
+                                               "step": {"dtype": "int64"}}})
+    create(http, buffer_name, 10, schema.model_dump(mode="json"))
+    frames = compress(schema, {"x": value}, 1)
+    response = store_binary(http, buffer_name, {
+        "step": np.zeros(1, np.int64), COMPRESSED_TENSOR: np.frombuffer(frames.data, np.uint8),
+        COMPRESSED_SIZES_TENSOR: frames.sizes})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == code and response.json()["field"] == "x"
+    assert counters(http, buffer_name)["total_inserted"] == 0
