@@ -71,14 +71,14 @@ CMD ["replay", "serve"]
 
 FROM service-deps AS trainer-deps
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN pip install --extra-index-url "${TORCH_INDEX_URL}" "./[trainer]" \
+RUN pip install --extra-index-url "${TORCH_INDEX_URL}" "./[trainer,atari,box2d]" \
     && pip uninstall --yes replay-service
 
 
 FROM trainer-deps AS trainer
 COPY --from=source /src /src
 RUN pip install --no-deps . \
-    && python3 -P -c "import torch, replay_service.trainer.service_loop, replay_service.client.collector.loop; assert not torch.version.cuda" \
+    && python3 -P -c "import torch, ale_py, Box2D, replay_service.trainer.service_loop, replay_service.client.collector.loop; assert not torch.version.cuda" \
     && mkdir /runs && chown 10001:10001 /runs
 ENV REPLAY_LOG_DIR=/runs \
     MPLBACKEND=Agg

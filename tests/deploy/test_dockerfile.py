@@ -58,9 +58,10 @@ def test_the_service_image_is_slim_and_runs_as_a_numeric_user() -> None:
 
 
 def test_the_trainer_image_has_cpu_torch_and_runs_as_the_same_user() -> None:
+    """It runs collectors and the trainer on any preset's env: Atari games and Box2D too."""
     stages = dockerfile_stages()
     installs = " ".join(run for stage in stage_chain("trainer") for run in stage.arguments("RUN"))
-    assert '--extra-index-url "${TORCH_INDEX_URL}" "./[trainer]"' in installs
+    assert '--extra-index-url "${TORCH_INDEX_URL}" "./[trainer,atari,box2d]"' in installs
     assert "assert not torch.version.cuda" in installs
     assert stages["trainer"].arguments("USER") == stages["service"].arguments("USER")
     assert json.loads(stages["trainer"].arguments("CMD")[-1]) == ["replay", "train"]
