@@ -95,7 +95,8 @@ def test_every_command_is_one_the_image_installs(services: dict[str, dict[str, A
         assert target in stages, f"{name}: no stage {target!r} in the Dockerfile"
         installs = " ".join(run for stage in stage_chain(target) for run in
                             stage.arguments("RUN"))
-        extras = set(re.findall(r"\[(\w+)\]", installs))
+        extras = {extra for group in re.findall(r"\[([\w,]+)\]", installs)
+                  for extra in group.split(",")}
         assert command[0] in scripts, f"{name}: {command[0]} is no console script here"
         provider = re.sub(r"[-_.]+", "-", scripts[command[0]]).lower()
         assert provider in extra_requirements(extras), (
