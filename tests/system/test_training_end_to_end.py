@@ -50,7 +50,10 @@ def test_collector_service_and_trainer_learn_cartpole_together(
     result = train_with_a_collector(service, buffer_name, config, collector_log)
 
     size = httpx.get(f"{service.url}/buffers/{buffer_name}/size").json()
-    assert size["total_inserted"] >= config.total_env_steps
+    # the whole budget was collected, unless the run solved CartPole first (seen in CI:
+    # a greedy 500 over 10 episodes at 1,536 env steps, confirmed over 100)
+    assert size["total_inserted"] >= config.total_env_steps or result.solved, size
+    assert size["total_inserted"] >= result.env_steps
     # every minibatch trained on was sampled from the service; the prefetcher may have
     # drawn up to three rounds more that training did not need
     trained = result.gradient_steps * config.batch_size
