@@ -21,12 +21,9 @@ PONG_SCHEMA = {"fields": {
 @cache
 def pong_steps(count: int, seed: int = 0) -> dict[str, np.ndarray]:
     """`count` transitions of random play, with `id` 0 .. count - 1."""
-    import ale_py
-    import gymnasium as gym
+    from replay_service.client.collector.envs import make_env
 
-    gym.register_envs(ale_py)
-    env = gym.wrappers.FrameStackObservation(gym.wrappers.AtariPreprocessing(
-        gym.make("ALE/Pong-v5", frameskip=1), frame_skip=4, noop_max=30), 4)
+    env = make_env("ALE/Pong-v5")
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
     columns: dict[str, list[np.ndarray]] = {name: [] for name in PONG_SCHEMA["fields"]}
