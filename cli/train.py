@@ -50,6 +50,10 @@ def train(
     capacity: Annotated[int | None, typer.Option(
         envvar="REPLAY_CAPACITY", min=1, help="Capacity of the buffer the trainer creates "
         f"(collectors wait for it). {PRESET}", show_default=False)] = None,
+    shards: Annotated[int | None, typer.Option(
+        envvar="REPLAY_SHARDS", min=1, help="Spread the buffer over this many rings: on a "
+        "Redis Cluster, one per master, so it can outgrow one node. Default: one.",
+        show_default=False)] = None,
     gradient_steps: Annotated[int | None, typer.Option(
         envvar="REPLAY_GRADIENT_STEPS", min=1,
         help=f"Minibatches per round, fetched in one request. {PRESET}", show_default=False)
@@ -90,7 +94,7 @@ def train(
     config = train_config(env_id, seed=seed, total_env_steps=total_env_steps,
                           max_minutes=max_minutes, double_dqn=double_dqn,
                           prioritized=prioritized, n_step=n_step,
-                          learning_rate=learning_rate, buffer_size=capacity,
+                          learning_rate=learning_rate, buffer_size=capacity, shards=shards,
                           batch_size=batch_size, gradient_steps=gradient_steps,
                           learning_starts=learning_starts, eval_interval=eval_interval,
                           solve_threshold=solve_threshold, log_dir=str(log_dir), device=device)

@@ -121,8 +121,10 @@ class AsyncReplayClient(BaseReplayClient):
         return await self._call("update priorities", lambda: self._protocol.update_priorities(
             indices, inserted, priorities))
 
-    async def read(self, first: int, count: int, *, inflate: bool = True) -> Batch:
-        return await self._call("read", lambda: self._protocol.read(first, count, inflate))
+    async def read(self, first: int, count: int, *, inflate: bool = True,
+                   shard: int | None = None) -> Batch:
+        return await self._call("read", lambda: self._protocol.read(first, count, inflate,
+                                                                    shard))
 
     async def publish_weights(self, tensors: Mapping[str, np.ndarray],
                               metadata: Mapping[str, str] | None = None) -> int:
@@ -146,10 +148,12 @@ class AsyncReplayClient(BaseReplayClient):
     async def info(self) -> BufferInfo:
         return await self._call("info", self._protocol.info)
 
-    async def create(self, capacity: int | None = None, schema: Schema | None = None
-                     ) -> BufferInfo:
-        """Create the buffer now; left out, capacity and schema are the constructor's."""
-        return await self._call("create", lambda: self._protocol.create(capacity, schema))
+    async def create(self, capacity: int | None = None, schema: Schema | None = None,
+                     shards: int | None = None) -> BufferInfo:
+        """Create the buffer now; left out, capacity, schema and shards are the
+        constructor's."""
+        return await self._call("create", lambda: self._protocol.create(capacity, schema,
+                                                                        shards))
 
     async def delete(self) -> None:
         """Delete the buffer, after sending what was stored before."""

@@ -55,9 +55,10 @@ class BaseReplayClient(ABC):
                  binary: bool = True, max_unsent: int = 100_000, when_full: WhenFull = "block",
                  retry: RetryPolicy | None = None, api_key: str | None = None,
                  prioritized: Prioritized | None = None,
-                 rate_limit: RateLimit | None = None) -> None:
+                 rate_limit: RateLimit | None = None, shards: int | None = None) -> None:
         self._protocol = BufferProtocol(buffer, capacity=capacity, schema=schema, binary=binary,
-                                        prioritized=prioritized, rate_limit=rate_limit)
+                                        prioritized=prioritized, rate_limit=rate_limit,
+                                        shards=shards)
         self._pending = PendingRows(flush_every=flush_every, flush_interval_s=flush_interval_s)
         self._outbox = Outbox(max_unsent, when_full)
         self._retry = retry or RetryPolicy()

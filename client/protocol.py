@@ -122,16 +122,19 @@ class BufferProtocol:
 
     def __init__(self, buffer: str, *, capacity: int | None, schema: Schema | None,
                  binary: bool, prioritized: Prioritized | None = None,
-                 rate_limit: RateLimit | None = None) -> None:
+                 rate_limit: RateLimit | None = None, shards: int | None = None) -> None:
         if not _BUFFER_NAME.match(buffer):
             raise ValueError(f"buffer name '{buffer}' must start with a letter or digit and "
                              "hold only letters, digits, '_', '.' and '-' (128 at most)")
         if capacity is not None and capacity < 1:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
+        if shards is not None and shards < 1:
+            raise ValueError(f"shards must be at least 1, not {shards}")
         self._path = f"/buffers/{buffer}"
         self._capacity = capacity
         self._declared = schema
         self._options = {"prioritized": prioritized, "rate_limit": rate_limit}
+        self._shards = shards
         self._binary = binary
         self.schema: Schema | None = None
         self._settled: Schema | None = None
@@ -145,9 +148,10 @@ class BufferProtocol:
             _fit(schema, {name: value[np.newaxis] for name, value in copied.items()})
         return copied
 
-    def create(self, capacity: int | None = None, schema: Schema | None = None
-               ) -> Flow[BufferInfo]:
-        """PUT the buffer; left out, capacity and schema are the ones the client declared.
+    def create(self, capacity: int | None = None, schema: Schema | None = None,
+               shards: int | None = None) -> Flow[BufferInfo]:
+        """PUT the buffer; left out, capacity, schema and shards are the ones the client
+        declared.
 
         Idempotent on the service: the same declaration again is accepted, another
         capacity or schema is a Conflict.
@@ -159,6 +163,8 @@ class BufferProtocol:
             body["schema"] = schema.model_dump(mode="json")
         body.update({key: option.model_dump(mode="json")
                      for key, option in self._options.items() if option is not None})
+        if (shards := shards or self._shards) is not None:
+            body["shards"] = shards
         response = yield Call("PUT", self._path, headers={"content-type": JSON},
                               content=orjson.dumps(body))
         return self._learn(_parse(_BUFFER_INFO, response))
@@ -186,10 +192,14 @@ class BufferProtocol:
                 params[name] = value
         return (yield from self._get_batch("sample", params))
 
-    def read(self, first: int, count: int, inflate: bool = True) -> Flow[Batch]:
-        """Transitions `first` .. `first + count - 1` in insertion order (0: the first ever)."""
-        return (yield from self._get_batch("transitions", {"first": first, "count": count},
-                                           inflate))
+    def read(self, first: int, count: int, inflate: bool = True, shard: int | None = None
+             ) -> Flow[Batch]:
+        """Transitions `first` .. `first + count - 1` in insertion order (0: the first ever),
+        of shard `shard` in a sharded buffer."""
+        params: dict[str, str | int | float] = {"first": first, "count": count}
+        if shard is not None:
+            params["shard"] = shard
+        return (yield from self._get_batch("transitions", params, inflate))
 
     def _get_batch(self, resource: str, params: dict[str, str | int | float],
                    inflate: bool = True) -> Flow[Batch]:

@@ -43,6 +43,9 @@ class BufferInfo(SizeInfo):
     created_at: float
     prioritized: Prioritized | None = None
     rate_limit: RateLimit | None = None
+    shards: int = 1
+    per_shard: tuple[SizeInfo, ...] | None = None
+    """A sharded buffer: each shard's counters, in order (the ones above are their sums)."""
 
 
 class Batch(Mapping[str, np.ndarray]):

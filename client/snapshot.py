@@ -43,7 +43,8 @@ class SnapshotSummary:
 
 
 def export_buffer(client: ReplayClient, path: Path, chunk: int = CHUNK) -> SnapshotSummary:
-    """Write every transition the buffer holds, oldest first, to `path`.
+    """Write every transition the buffer holds, oldest first, to `path` (a sharded
+    buffer's shard after shard, each oldest first).
 
     The export is consistent: it reads the transitions held when it started, and
     fails (Conflict) rather than mix in newer ones if writers overwrite them meanwhile.
@@ -51,33 +52,35 @@ def export_buffer(client: ReplayClient, path: Path, chunk: int = CHUNK) -> Snaps
     info = client.info()
     if info.schema is None:
         raise ReplayError(f"buffer '{info.name}' has no schema yet: nothing to export")
-    oldest = info.total_inserted - info.size
     compressed = info.schema.frame_dtype is not None
     empty = _empty_columns(info.schema)
     parts: dict[str, list[np.ndarray]] = {name: [] for name in empty}
-    for first in range(oldest, info.total_inserted, chunk):
-        try:
-            batch = client.read(first, min(chunk, info.total_inserted - first),
-                                inflate=not compressed)
-        except Conflict as error:
-            raise ReplayError(f"the buffer moved on while it was exported ({error}); "
-                              "export again with the writers paused") from error
-        for name in parts:
-            parts[name].append(batch[name])
+    shards = enumerate(info.per_shard) if info.per_shard else [(None, info)]
+    for shard, counters in shards:
+        for first in range(counters.total_inserted - counters.size, counters.total_inserted,
+                           chunk):
+            try:
+                batch = client.read(first, min(chunk, counters.total_inserted - first),
+                                    inflate=not compressed, shard=shard)
+            except Conflict as error:
+                raise ReplayError(f"the buffer moved on while it was exported ({error}); "
+                                  "export again with the writers paused") from error
+            for name in parts:
+                parts[name].append(batch[name])
     columns = {name: np.concatenate(values) if values else empty[name]
                for name, values in parts.items()}
     metadata = {"format": FORMAT, "schema": info.schema.canonical_json(),
                 "capacity": str(info.capacity), "buffer": info.name,
-                "total_inserted": str(info.total_inserted),
+                "total_inserted": str(info.total_inserted), "shards": str(info.shards),
                 "compressed": "zstd frames" if compressed else "no"}
     path.write_bytes(encode_safetensors(columns, metadata))
     return SnapshotSummary(info.size, info.capacity, info.schema)
 
 
 def import_buffer(client: ReplayClient, path: Path, *, capacity: int | None = None,
-                  chunk: int = CHUNK) -> SnapshotSummary:
-    """Create the buffer with the file's schema (and its capacity, unless given) and store
-    the file's transitions in order.
+                  shards: int | None = None, chunk: int = CHUNK) -> SnapshotSummary:
+    """Create the buffer with the file's schema (and its capacity and shards, unless
+    given) and store the file's transitions in order.
 
     Each chunk's idempotency key derives from the file's contents, so an import
     interrupted and run again stores nothing twice.
@@ -93,7 +96,7 @@ def import_buffer(client: ReplayClient, path: Path, *, capacity: int | None = No
     plain = {name: column for name, column in columns.items()
              if name not in (COMPRESSED_TENSOR, COMPRESSED_SIZES_TENSOR)}
     capacity = capacity or int(metadata["capacity"])
-    client.create(capacity, schema)
+    client.create(capacity, schema, shards or int(metadata.get("shards", 1)))
     count = len(frames) if frames is not None else len(next(iter(plain.values())))
     chunk = min(chunk, max(1, CHUNK_BYTES // schema.transition_size))
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()

@@ -155,13 +155,15 @@ class ReplayClient(BaseReplayClient):
         return self._call("update priorities", lambda: self._protocol.update_priorities(
             indices, inserted, priorities))
 
-    def read(self, first: int, count: int, *, inflate: bool = True) -> Batch:
+    def read(self, first: int, count: int, *, inflate: bool = True, shard: int | None = None
+             ) -> Batch:
         """Transitions in insertion order: `first` counts from the first ever inserted, and
         the buffer holds total_inserted - size up to total_inserted - 1. Raises Conflict
         if the range is not, or no longer, held. `inflate=False` leaves a compressed
         buffer's frames as they are kept: items `_compressed` and `_compressed_sizes`
-        in place of the compressed fields (wire/frames.py)."""
-        return self._call("read", lambda: self._protocol.read(first, count, inflate))
+        in place of the compressed fields (wire/frames.py). A sharded buffer's shards each
+        keep their own order: `shard` names the one to read (`info().per_shard`)."""
+        return self._call("read", lambda: self._protocol.read(first, count, inflate, shard))
 
     def publish_weights(self, tensors: Mapping[str, np.ndarray],
                         metadata: Mapping[str, str] | None = None) -> int:
@@ -192,9 +194,11 @@ class ReplayClient(BaseReplayClient):
     def info(self) -> BufferInfo:
         return self._call("info", self._protocol.info)
 
-    def create(self, capacity: int | None = None, schema: Schema | None = None) -> BufferInfo:
-        """Create the buffer now; left out, capacity and schema are the constructor's."""
-        return self._call("create", lambda: self._protocol.create(capacity, schema))
+    def create(self, capacity: int | None = None, schema: Schema | None = None,
+               shards: int | None = None) -> BufferInfo:
+        """Create the buffer now; left out, capacity, schema and shards are the
+        constructor's."""
+        return self._call("create", lambda: self._protocol.create(capacity, schema, shards))
 
     def delete(self) -> None:
         """Delete the buffer and what it holds, after sending what was stored before;

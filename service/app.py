@@ -29,7 +29,6 @@ from replay_service.service.storage.memory import MemoryBudget
 from replay_service.service.storage.registry import BufferRegistry
 from replay_service.service.storage.replication import ReplicatedWrites
 from replay_service.service.storage.ring import Ring
-from replay_service.service.storage.samplers import Samplers
 from replay_service.service.storage.scripts import Scripts
 from replay_service.service.storage.transitions import TransitionStore
 from replay_service.service.storage.weights import WeightsStore
@@ -94,8 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         replicated = ReplicatedWrites(redis, replicas=settings.replica_acks,
                                       timeout_s=settings.replica_ack_timeout_s) if (
             settings.replica_acks) else None
-        app.state.transitions = TransitionStore(registry, Ring(scripts, replicated),
-                                                Samplers(scripts),
+        app.state.transitions = TransitionStore(registry, scripts, Ring(scripts, replicated),
                                                 max_batch=settings.max_batch,
                                                 max_inflated_bytes=settings.max_body_bytes,
                                                 metrics=app.state.metrics)

@@ -83,6 +83,15 @@ class LimitExceeded(ApiError):
     code = ErrorCode.LIMIT_EXCEEDED
 
 
+class InvalidShard(ApiError):
+    """An ordered read of a sharded buffer that names no shard, or one it lacks."""
+
+    code = ErrorCode.INVALID_REQUEST
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="shard")
+
+
 class InvalidRateLimit(ApiError):
     code = ErrorCode.INVALID_RATE_LIMIT
 

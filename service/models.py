@@ -89,6 +89,10 @@ class BufferSpec(BaseModel):
         default=None, description="Prioritized replay; left out, sampling is uniform.")
     rate_limit: RateLimit | None = Field(
         default=None, description="Hold samplers back to a ratio of inserts.")
+    shards: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Spread the buffer over this many rings, each under its "
+        "own hash tag, so that a Redis Cluster keeps them on different masters and the "
+        "buffer can outgrow one; the capacity is split over them. Left out, one ring.")
 
 
 class SizeInfo(BaseModel):
@@ -112,6 +116,11 @@ class BufferInfo(SizeInfo):
     created_at: float = Field(description="Unix time of creation.")
     prioritized: Prioritized | None = None
     rate_limit: RateLimit | None = None
+    shards: int = Field(default=1, description="Rings the buffer is spread over.")
+    per_shard: list[SizeInfo] | None = Field(
+        default=None, description="A sharded buffer: each shard's own counters, in order "
+        "(the ones above are their sums); read a shard in its insertion order with "
+        "`GET /transitions?shard=`.")
 
 
 class BufferList(BaseModel):

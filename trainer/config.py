@@ -39,6 +39,10 @@ class TrainConfig:
     """Adam's step size."""
     buffer_size: int = 100_000
     """Replay capacity in transitions; the oldest are overwritten first."""
+    shards: int | None = None
+    """Rings the trainer's buffer is spread over (a Redis Cluster keeps them on different
+    masters; each evicts its own oldest first); None: one for a new buffer, and whatever
+    an existing one has."""
     batch_size: int = 64
     """Transitions per minibatch (per gradient step)."""
     gamma: float = 0.99

@@ -84,7 +84,7 @@ class ServiceTrainer:
         torch.manual_seed(config.seed)
         self.learner = DQNLearner(obs_space, int(action_space.n), config)
         self.client = ReplayClient(
-            url, buffer, capacity=config.buffer_size, api_key=api_key,
+            url, buffer, capacity=config.buffer_size, shards=config.shards, api_key=api_key,
             schema=transition_schema(obs_space, config.n_step),
             prioritized=Prioritized(alpha=config.per_alpha) if config.prioritized else None)
         self._progress = progress

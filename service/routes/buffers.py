@@ -9,6 +9,7 @@ from replay_service.service.deps import BufferName, RegistryDep, SettingsDep
 from replay_service.service.errors import ApiError, LimitExceeded
 from replay_service.service.models import BufferInfo, BufferList, BufferSpec, SizeInfo
 from replay_service.service.openapi import errors
+from replay_service.service.storage.meta import Counters
 from replay_service.service.storage.registry import BufferRegistry
 from replay_service.wire.errors import ErrorCode
 
@@ -38,7 +39,8 @@ async def create_buffer(name: BufferName, registry: RegistryDep, settings: Setti
                             field="schema")
     _, created = await registry.create(name, spec.capacity, schema,
                                        default_capacity=settings.default_capacity,
-                                       prioritized=spec.prioritized, rate_limit=spec.rate_limit)
+                                       prioritized=spec.prioritized, rate_limit=spec.rate_limit,
+                                       shards=spec.shards)
     if not created:
         response.status_code = 200
     return await _info(registry, name)
@@ -64,9 +66,7 @@ async def get_buffer(name: BufferName, registry: RegistryDep) -> BufferInfo:
 @router.get("/{name}/size", response_model=SizeInfo, responses=ERRORS)
 async def buffer_size(name: BufferName, registry: RegistryDep) -> SizeInfo:
     """Size, capacity, total inserted and total sampled, read in one call."""
-    counters = await registry.counters(name)
-    return SizeInfo(size=counters.size, capacity=counters.capacity,
-                    total_inserted=counters.total_inserted, total_sampled=counters.total_sampled)
+    return _size(await registry.counters(name))
 
 
 @router.delete("/{name}", status_code=204, responses=ERRORS)
@@ -81,6 +81,11 @@ async def _info(registry: BufferRegistry, name: str) -> BufferInfo:
     counters = await registry.counters(name)
     return BufferInfo(name=name, schema=meta.schema, created_at=meta.created_at,
                       prioritized=meta.prioritized, rate_limit=meta.rate_limit,
-                      size=counters.size, capacity=counters.capacity,
-                      total_inserted=counters.total_inserted,
-                      total_sampled=counters.total_sampled)
+                      shards=len(meta.shards) or 1, per_shard=[
+                          _size(shard) for shard in counters.shards] or None,
+                      **_size(counters).model_dump())
+
+
+def _size(counters: Counters) -> SizeInfo:
+    return SizeInfo(size=counters.size, capacity=counters.capacity,
+                    total_inserted=counters.total_inserted, total_sampled=counters.total_sampled)

@@ -96,6 +96,10 @@ async def read_transitions(
             "Position of the first transition, counted from the first ever inserted (0); "
             "the buffer holds total_inserted - size up to total_inserted - 1."))],
         count: Annotated[int, Query(ge=1, examples=[10_000])],
+        shard: Annotated[int | None, Query(ge=0, description=(
+            "A sharded buffer: the shard to read (each keeps its own insertion order, and "
+            "`first` counts within it; `per_shard` in `GET /buffers/{name}` gives each "
+            "one's counters). Required there; 0 or left out for one ring."))] = None,
         compressed: _Compressed = False) -> Response:
     """Read transitions in insertion order, e.g. to export a buffer. Answers 409 if the
     range is not, or no longer, held (overwritten by newer transitions)."""
@@ -103,8 +107,8 @@ async def read_transitions(
         raise LimitExceeded(f"count {count} is over the limit of {settings.max_sample} "
                             "(REPLAY_MAX_SAMPLE)", field="count")
     binary = _binary_answer(request, compressed)
-    return sample_response(await transitions.read(name, first, count, inflate=not compressed),
-                           binary)
+    return sample_response(await transitions.read(name, first, count, inflate=not compressed,
+                                                  shard=shard), binary)
 
 
 @router.get("/sample", responses={200: _BATCH_ANSWER, **errors(

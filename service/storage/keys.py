@@ -47,3 +47,15 @@ def weights(name: str) -> str:
 
 def episodes(name: str) -> str:
     return f"replay:{{{name}}}:episodes"
+
+
+def shard(name: str, incarnation: str, index: int, salt: int) -> str:
+    """The name ring `index` of a sharded buffer is kept under, as a buffer of its own.
+    It is its own hash tag, so a cluster places shards apart; the salt is what moves a
+    shard's slot to the master chosen for it. No buffer name holds a `/`, and the
+    incarnation keeps a re-created buffer's shards apart from the old ones'."""
+    return f"{name}/{incarnation}.{index}.{salt}"
+
+
+def is_shard(name: str) -> bool:
+    return "/" in name

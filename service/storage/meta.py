@@ -43,6 +43,9 @@ class BufferMeta:
     created_at: float
     prioritized: Prioritized | None = None
     rate_limit: RateLimit | None = None
+    shards: tuple[str, ...] = ()
+    """A sharded buffer: the names its rings are kept under (storage/sharded.py), each a
+    buffer of its own with its own hash tag; this one then holds no ring itself."""
 
     @classmethod
     def from_hash(cls, name: str, fields: dict[bytes, bytes]) -> BufferMeta:
@@ -51,6 +54,7 @@ class BufferMeta:
         per_insert = fields.get(b"samples_per_insert", b"")
         min_size = int(fields.get(b"min_size", b"0"))
         tolerance = float(fields.get(b"tolerance", b"0"))
+        shards = fields.get(b"shards", b"").decode()
         return cls(
             name=name,
             incarnation=fields[b"incarnation"].decode(),
@@ -62,6 +66,7 @@ class BufferMeta:
             rate_limit=RateLimit(min_size=min_size, tolerance=tolerance,
                                  samples_per_insert=float(per_insert) if per_insert else None)
             if (min_size or per_insert) else None,
+            shards=tuple(shards.split(",")) if shards else (),
         )
 
     def new_hash(self) -> dict[str, str | int | float]:
@@ -78,7 +83,7 @@ class BufferMeta:
                 "levels": len(tree_level_sizes(self.capacity)) if self.prioritized else 0,
                 "max_priority": 1.0, "min_size": limit.min_size,
                 "samples_per_insert": limit.samples_per_insert or "",
-                "tolerance": limit.tolerance}
+                "tolerance": limit.tolerance, "shards": ",".join(self.shards)}
 
     @property
     def compressed(self) -> bool:
@@ -100,7 +105,10 @@ class BufferMeta:
         """The metadata hash, every segment of the ring, then (prioritized buffers) every
         level of the sum tree, leaves first, then (compressed buffers) each segment's
         frames: the keys the scripts take, in that order (lua/layout.lua). Kept with the
-        (cached) metadata, encoded: every store and sample sends them."""
+        (cached) metadata, encoded: every store and sample sends them. A sharded buffer's
+        rings are its shards': its own scripts take only its metadata."""
+        if self.shards:
+            return (self.meta_key.encode(),)
         segments = -(-self.capacity // self.slots_per_segment)
         levels = len(tree_level_sizes(self.capacity)) if self.prioritized else 0
         names = ([self.meta_key] + [keys.segment(self.name, i) for i in range(segments)]
@@ -117,8 +125,11 @@ class BufferMeta:
 
     @property
     def reserved_bytes(self) -> int:
-        """What the memory budget holds for the ring: nothing until a schema sizes it."""
-        return int(self.capacity * self.bytes_per_slot) if self.schema else 0
+        """What the memory budget holds for the ring: nothing until a schema sizes it, and
+        nothing for a sharded buffer (its shards reserve their own)."""
+        if self.schema is None or self.shards:
+            return 0
+        return int(self.capacity * self.bytes_per_slot)
 
 
 def slots_per_segment(schema: Schema | None, capacity: int, segment_bytes: int) -> int:
@@ -140,3 +151,5 @@ class Counters:
     size: int
     total_inserted: int
     total_sampled: int
+    shards: tuple[Counters, ...] = ()
+    """A sharded buffer: each shard's own, in order (the fields above are their sums)."""

@@ -96,15 +96,14 @@ class PrioritizedSampler(Sampler):
     async def draw(self, meta: BufferMeta, batch_size: int, batches: int, *,
                    with_replacement: bool, beta: float, seed: int) -> Drawn:
         if not with_replacement:
-            raise ReplacementRequired("prioritized sampling draws with replacement; leave "
-                                      "replace out", field="replace")
+            raise replacement_required()
         reply = await self._scripts.sample_prioritized(
             keys=meta.script_keys, args=[meta.incarnation, batch_size, batches, seed])
         drawn = _drawn(meta, reply, batch_size, with_replacement)
         probabilities = np.frombuffer(reply[5], dtype="<f8") / float(reply[6])
         return dataclasses.replace(
-            drawn, weights=_importance_weights(probabilities, drawn.size, beta, batch_size),
-            inserted=_insertion_numbers(drawn.slots, drawn.total_inserted, meta.capacity))
+            drawn, weights=importance_weights(probabilities, drawn.size, beta, batch_size),
+            inserted=insertion_numbers(drawn.slots, drawn.total_inserted, meta.capacity))
 
     def check_priorities(self, meta: BufferMeta, priorities: np.ndarray) -> None:
         if priorities.ndim != 1 or priorities.dtype.kind not in "iuf":
@@ -122,6 +121,11 @@ class PrioritizedSampler(Sampler):
                                 for values in (slots, inserted, priorities))])
         status_of(reply, meta.name)
         return int(reply[1]), int(reply[2])
+
+
+def replacement_required() -> ReplacementRequired:
+    return ReplacementRequired("prioritized sampling draws with replacement; leave replace "
+                               "out", field="replace")
 
 
 class Samplers:
@@ -148,7 +152,7 @@ def _drawn(meta: BufferMeta, reply: list[Any], batch_size: int,
                  size=reply[1], total_inserted=reply[2], frames=frames_in(reply, meta))
 
 
-def _importance_weights(probabilities: np.ndarray, size: int, beta: float,
+def importance_weights(probabilities: np.ndarray, size: int, beta: float,
                         batch_size: int) -> np.ndarray:
     """(N * P(i))^-beta, scaled so the largest weight of each minibatch is 1 (so weights
     only ever scale updates down)."""
@@ -158,7 +162,7 @@ def _importance_weights(probabilities: np.ndarray, size: int, beta: float,
                       dtype=np.float32).ravel()
 
 
-def _insertion_numbers(slots: np.ndarray, total_inserted: int, capacity: int) -> np.ndarray:
+def insertion_numbers(slots: np.ndarray, total_inserted: int, capacity: int) -> np.ndarray:
     """Slot s holds the newest transition whose insertion number is congruent to s."""
     numbers: np.ndarray = slots + capacity * ((total_inserted - 1 - slots) // capacity)
     return numbers

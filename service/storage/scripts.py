@@ -19,6 +19,7 @@ _PRELUDES = {
     "sample": ("meta", "layout", "rate_limit"),
     "sample_prioritized": ("meta", "layout", "sum_tree", "rate_limit"),
     "update_priorities": ("meta", "layout", "sum_tree"),
+    "shard_state": ("meta", "layout", "sum_tree"),
 }
 
 
@@ -39,6 +40,7 @@ class Scripts:
     sample_prioritized: AsyncScript
     update_priorities: AsyncScript
     read_range: AsyncScript
+    shard_state: AsyncScript
     publish_weights: AsyncScript
     fetch_weights: AsyncScript
     append_episodes: AsyncScript

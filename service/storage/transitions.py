@@ -15,6 +15,7 @@ import numpy as np
 from replay_service.service.errors import (
     BufferNotFound,
     InvalidPriority,
+    InvalidShard,
     PayloadTooLarge,
     RateLimitExceeded,
 )
@@ -23,7 +24,14 @@ from replay_service.service.storage import records
 from replay_service.service.storage.meta import BufferMeta
 from replay_service.service.storage.registry import BufferRegistry
 from replay_service.service.storage.ring import IdempotencyKey, Inserted, Ring
-from replay_service.service.storage.samplers import PRIORITY_FIELD, RateLimited, Samplers
+from replay_service.service.storage.samplers import (
+    PRIORITY_FIELD,
+    RateLimited,
+    Sampler,
+    Samplers,
+)
+from replay_service.service.storage.scripts import Scripts
+from replay_service.service.storage.sharded import ShardedRing, ShardedSampler, Shards
 from replay_service.service.storage.status import StaleMeta
 from replay_service.wire import frames as compression
 from replay_service.wire.codec import DecodedBatch, WireError, conform, infer_schema
@@ -61,12 +69,15 @@ class TransitionStore:
     """Runs each operation on the buffer's cached metadata, and once more on fresh
     metadata when a script says it went stale."""
 
-    def __init__(self, registry: BufferRegistry, ring: Ring, samplers: Samplers, *,
+    def __init__(self, registry: BufferRegistry, scripts: Scripts, ring: Ring, *,
                  max_batch: int, max_inflated_bytes: int, metrics: ServiceMetrics) -> None:
         self._registry = registry
         self._metrics = metrics
         self._ring = ring
-        self._samplers = samplers
+        self._samplers = Samplers(scripts)
+        shards = Shards(registry)
+        self._sharded_ring = ShardedRing(ring, shards)
+        self._sharded_sampler = ShardedSampler(scripts, shards, self._samplers)
         self._max_batch = max_batch
         self._max_inflated_bytes = max_inflated_bytes
         """Compressed bodies may inflate to what an uncompressed body may hold, no more."""
@@ -84,7 +95,7 @@ class TransitionStore:
 
         async def store_into(meta: BufferMeta) -> Stored:
             if priorities is not None:
-                self._samplers.of(meta).check_priorities(meta, priorities)
+                self._sampler(meta).check_priorities(meta, priorities)
             if meta.schema is None:
                 if sent_frames is not None:
                     raise WireError(ErrorCode.INVALID_SCHEMA, "the buffer has no schema "
@@ -101,8 +112,8 @@ class TransitionStore:
                 raise InvalidPriority(f"{len(priorities)} priorities for {count} transitions",
                                       field=PRIORITY_FIELD)
             packed = records.pack(meta.schema, columns, count)
-            inserted = await self._ring.insert(meta, packed, count, idempotency, priorities,
-                                               frames)
+            ring = self._sharded_ring if meta.shards else self._ring
+            inserted = await ring.insert(meta, packed, count, idempotency, priorities, frames)
             return Stored(capacity=meta.capacity, inserted=inserted)
 
         stored = await self._on_current(name, store_into)
@@ -166,7 +177,7 @@ class TransitionStore:
 
         async def sample_from(meta: BufferMeta) -> SampledBatch:
             nonlocal waited
-            sampler = self._samplers.of(meta)
+            sampler = self._sampler(meta)
             while True:
                 try:
                     drawn = await sampler.draw(meta, batch_size, num_batches or 1,
@@ -194,16 +205,27 @@ class TransitionStore:
     async def update_priorities(self, name: str, slots: np.ndarray, inserted: np.ndarray,
                                 priorities: np.ndarray) -> tuple[int, int]:
         async def update(meta: BufferMeta) -> tuple[int, int]:
-            return await self._samplers.of(meta).update_priorities(meta, slots, inserted,
-                                                                   priorities)
+            return await self._sampler(meta).update_priorities(meta, slots, inserted,
+                                                               priorities)
 
         return await self._on_current(name, update)
 
-    async def read(self, name: str, first: int, count: int, inflate: bool = True
-                   ) -> SampledBatch:
-        """Transitions in insertion order, for exports: see Ring.read_range."""
+    async def read(self, name: str, first: int, count: int, inflate: bool = True,
+                   shard: int | None = None) -> SampledBatch:
+        """Transitions in insertion order, for exports: see Ring.read_range. A sharded
+        buffer's shards each have their own order: `shard` names the one to read."""
         async def read_from(meta: BufferMeta) -> SampledBatch:
-            read = await self._ring.read_range(meta, first, count)
+            shards = len(meta.shards) or 1
+            if meta.shards and shard is None:
+                raise InvalidShard(f"buffer '{name}' has {shards} shards, each with its own "
+                                   f"insertion order: name one (0 to {shards - 1})")
+            if shard is not None and shard >= shards:
+                raise InvalidShard(f"buffer '{name}' has {shards} shard"
+                                   f"{'s' if shards > 1 else ''}: 0 to {shards - 1}")
+            if meta.shards:
+                read = await self._sharded_ring.read_range(meta, shard or 0, first, count)
+            else:
+                read = await self._ring.read_range(meta, first, count)
             schema = await self._schema(meta)
             return SampledBatch(columns=_columns(schema, read.records, read.frames, inflate),
                                 slots=read.slots, size=read.size,
@@ -211,6 +233,9 @@ class TransitionStore:
                                 frames=None if inflate else read.frames)
 
         return await self._on_current(name, read_from)
+
+    def _sampler(self, meta: BufferMeta) -> Sampler:
+        return self._sharded_sampler if meta.shards else self._samplers.of(meta)
 
     async def _schema(self, meta: BufferMeta) -> Schema:
         """The schema records were read with; fetched when the metadata was cached before

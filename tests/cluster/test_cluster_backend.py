@@ -174,6 +174,56 @@ def test_a_buffer_larger_than_a_node_is_refused(cluster: LocalCluster,
             node.close()
 
 
+def test_a_buffer_larger_than_a_node_fits_sharded_over_the_masters(
+        cluster: LocalCluster, http: httpx.Client) -> None:
+    """The ring refused above, in three shards: one on each master, and one buffer to
+    its users (stores spread, samples cover every shard, delete removes them all)."""
+    nodes = [redis.Redis(port=node.port) for node in cluster.nodes]
+    try:
+        for node in nodes:
+            node.config_set("maxmemory", 100 * 1024 * 1024)
+        name = fresh()
+        made = http.put(f"/buffers/{name}", json={"capacity": 2_000_000, "shards": 3,
+                                                  "schema": TRACKED_SCHEMA})
+        assert made.status_code == 201, made.text
+        shards = held_by_master(cluster, keys.meta(name), "shards").decode().split(",")
+        assert len({cluster.master_of(keys.meta(shard)) for shard in shards}) == 3
+        for first in range(0, 600, 20):
+            store(http, name, range(first, first + 20))
+        info = http.get(f"/buffers/{name}").json()
+        assert [shard["size"] for shard in info["per_shard"]] == [200, 200, 200]
+        sampled = http.get(f"/buffers/{name}/sample", params={"batch_size": 600,
+                                                              "replace": False},
+                           headers={"accept": SAFETENSORS})
+        assert sorted(decode_safetensors(sampled.content).columns["id"]) == list(range(600))
+        assert http.delete(f"/buffers/{name}").status_code == 204
+        assert not [shard for shard in shards
+                    if held_by_master(cluster, keys.meta(shard), "capacity")]
+    finally:
+        for node in nodes:
+            node.config_set("maxmemory", 0)
+            node.close()
+
+
+def held_by_master(cluster: LocalCluster, key: str, field: str) -> bytes | None:
+    with redis.Redis(port=cluster.master_of(key)) as master:
+        value: bytes | None = master.hget(key, field)
+        return value
+
+
+def test_prioritized_replay_over_shards_on_several_masters(http: httpx.Client) -> None:
+    name = fresh()
+    create(http, name, prioritized={"alpha": 1.0}, shards=3)
+    for first in range(0, 60, 10):
+        store(http, name, range(first, first + 10))
+    sampled = http.get(f"/buffers/{name}/sample", params={"batch_size": 32}).json()
+    assert len(sampled["weights"]) == 32 and max(sampled["weights"]) == 1.0
+    updated = http.post(f"/buffers/{name}/priorities", json={
+        "indices": sampled["indices"], "inserted": sampled["inserted"],
+        "priorities": [0.5] * 32}).json()
+    assert updated == {"updated": 32, "skipped": 0}
+
+
 def test_a_master_killed_answers_503_then_its_replica_takes_over(
         cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> None:
     """SIGKILL the master of a buffer's slot: while its replica is promoted the service

@@ -14,7 +14,13 @@ import zstandard
 
 from replay_service.service.redis_server import RedisServer
 from replay_service.wire.codec import SAFETENSORS, decode_safetensors, encode_safetensors
-from replay_service.wire.frames import COMPRESSED_SIZES_TENSOR, COMPRESSED_TENSOR, compress
+from replay_service.wire.frames import (
+    COMPRESSED_SIZES_TENSOR,
+    COMPRESSED_TENSOR,
+    Frames,
+    compress,
+    decompress,
+)
 from replay_service.wire.schema import Schema
 from tests.atari_frames import PONG_SCHEMA, pong_batch
 from tests.service.factories import counters, create, read_all, store_binary, store_json
@@ -306,3 +312,25 @@ def test_compressed_values_are_checked_like_plain_ones(
     assert response.status_code == 422, response.text
     assert response.json()["error"] == code and response.json()["field"] == "x"
     assert counters(http, buffer_name)["total_inserted"] == 0
+
+
+def test_a_sharded_compressed_buffer_gives_its_frames_back_bit_for_bit(
+        http: httpx.Client, buffer_name: str) -> None:
+    made = http.put(f"/buffers/{buffer_name}", json={"capacity": 300, "schema": PONG_SCHEMA,
+                                                     "shards": 3})
+    assert made.status_code == 201, made.text
+    sent = pong_batch(range(60))
+    for first in range(0, 60, 15):
+        part = {name: value[first:first + 15] for name, value in sent.items()}
+        assert store_binary(http, buffer_name, compressed_body(part)).status_code == 200
+    assert_same(by_id(read_all(http, buffer_name)), sent)
+    reply = http.get(f"/buffers/{buffer_name}/sample", headers={"accept": SAFETENSORS},
+                     params={"batch_size": 20, "num_batches": 3, "compressed": "true"})
+    assert reply.status_code == 200, reply.text
+    columns = decode_safetensors(reply.content).columns
+    assert columns[COMPRESSED_SIZES_TENSOR].shape == (3, 20)
+    inflated = decompress(SCHEMA, Frames(columns[COMPRESSED_TENSOR].tobytes(),
+                                         columns[COMPRESSED_SIZES_TENSOR].ravel()))
+    ids = columns["id"].ravel()
+    for name, value in inflated.items():  # each frame beside its own transition's fields
+        assert np.array_equal(value, sent[name][ids]), name

@@ -3,7 +3,9 @@
 -- the choice of slots happens next to the data, in the same atomic step that
 -- reads the buffer's size. Each slot is an O(1) GETRANGE.
 -- KEYS[1]: meta hash; KEYS[2..]: the ring's segment strings, in order
--- ARGV: incarnation, batch_size, batches, with_replacement (1 or 0), seed
+-- ARGV: incarnation, batch_size, batches, with_replacement (1 or 0), seed, and
+-- optionally each minibatch's own size, comma-separated, each at most batch_size (a
+-- sharded buffer's share of each minibatch: storage/sharded.py)
 -- Without replacement, slots are distinct within each minibatch.
 -- Returns {'gone'}, {'stale'} (see meta.lua), {'too_few', size} if the ring cannot
 -- give a minibatch, {'rate_limited', excess, size, total inserted, total sampled} if
@@ -19,23 +21,32 @@ local size = math.min(total, tonumber(capacity))
 local batch_size, batches = tonumber(ARGV[2]), tonumber(ARGV[3])
 local with_replacement = ARGV[4] == '1'
 if size == 0 or (not with_replacement and batch_size > size) then return {'too_few', size} end
-local held = held_back(size, total, tonumber(sampled), batch_size * batches, min_size,
-  per_insert, tolerance)
+local sizes, wanted = {}, 0
+for b = 1, batches do sizes[b] = batch_size end
+if ARGV[6] and ARGV[6] ~= '' then
+  local b = 0
+  for part in string.gmatch(ARGV[6], '%d+') do
+    b = b + 1
+    sizes[b] = math.min(tonumber(part), batch_size)
+  end
+end
+for b = 1, batches do wanted = wanted + sizes[b] end
+local held = held_back(size, total, tonumber(sampled), wanted, min_size, per_insert, tolerance)
 if held then return held end
 
 math.randomseed(tonumber(ARGV[5]))
 local slots = {}
 local count = 0
-for _ = 1, batches do
+for b = 1, batches do
   if with_replacement then
-    for _ = 1, batch_size do
+    for _ = 1, sizes[b] do
       count = count + 1
       slots[count] = math.random(0, size - 1)
     end
   else
     -- partial Fisher-Yates over 0..size-1, keeping only the swapped entries
     local swapped = {}
-    for i = 0, batch_size - 1 do
+    for i = 0, sizes[b] - 1 do
       local j = math.random(i, size - 1)
       count = count + 1
       slots[count] = swapped[j] or j
