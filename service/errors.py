@@ -75,6 +75,16 @@ class BufferConflict(ApiError):
     code = ErrorCode.BUFFER_CONFLICT
 
 
+class BufferReplaced(ApiError):
+    """Deleted and created again, by other requests, each time this one read it afresh."""
+
+    code = ErrorCode.BUFFER_CONFLICT
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"buffer '{name}' was deleted and created again while this request "
+                         "ran, each of the times it looked; send it again", field="name")
+
+
 class TooManyBuffers(ApiError):
     code = ErrorCode.TOO_MANY_BUFFERS
 

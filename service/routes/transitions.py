@@ -60,7 +60,8 @@ _BATCH_REFUSALS = (
     ErrorCode.NON_FINITE, ErrorCode.OUT_OF_RANGE, ErrorCode.INVALID_COMPRESSION,
     ErrorCode.FRAME_SIZE_MISMATCH)
 _STORE_ERRORS = errors(
-    *_BATCH_REFUSALS, ErrorCode.BUFFER_NOT_FOUND, ErrorCode.PAYLOAD_TOO_LARGE,
+    *_BATCH_REFUSALS, ErrorCode.BUFFER_NOT_FOUND, ErrorCode.BUFFER_CONFLICT,
+    ErrorCode.PAYLOAD_TOO_LARGE,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE, ErrorCode.IDEMPOTENCY_KEY_REUSED,
     ErrorCode.NOT_PRIORITIZED, ErrorCode.INVALID_PRIORITY, ErrorCode.INSUFFICIENT_STORAGE)
 _Compressed = Annotated[bool, Query(description=(
@@ -88,8 +89,8 @@ async def store(name: BufferName, request: Request,
 
 
 @router.get("/transitions", responses={200: _BATCH_ANSWER, **errors(
-    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_ACCEPTABLE, ErrorCode.RANGE_NOT_HELD,
-    ErrorCode.LIMIT_EXCEEDED)})
+    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.BUFFER_CONFLICT, ErrorCode.NOT_ACCEPTABLE,
+    ErrorCode.RANGE_NOT_HELD, ErrorCode.LIMIT_EXCEEDED)})
 async def read_transitions(
         name: BufferName, request: Request, transitions: TransitionsDep, settings: SettingsDep,
         first: Annotated[int, Query(ge=0, description=(
@@ -112,7 +113,8 @@ async def read_transitions(
 
 
 @router.get("/sample", responses={200: _BATCH_ANSWER, **errors(
-    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_ACCEPTABLE, ErrorCode.NOT_ENOUGH_TRANSITIONS,
+    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.BUFFER_CONFLICT, ErrorCode.NOT_ACCEPTABLE,
+    ErrorCode.NOT_ENOUGH_TRANSITIONS,
     ErrorCode.LIMIT_EXCEEDED, ErrorCode.REPLACEMENT_REQUIRED, ErrorCode.RATE_LIMITED)})
 async def sample(name: BufferName, request: Request,
                  batch_size: Annotated[int, Query(ge=1, examples=[64])],
@@ -139,7 +141,8 @@ async def sample(name: BufferName, request: Request,
 
 
 @router.post("/priorities", response_model=PrioritiesUpdated, responses=errors(
-    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.NOT_PRIORITIZED, ErrorCode.INVALID_PRIORITY))
+    ErrorCode.BUFFER_NOT_FOUND, ErrorCode.BUFFER_CONFLICT, ErrorCode.NOT_PRIORITIZED,
+    ErrorCode.INVALID_PRIORITY))
 async def update_priorities(name: BufferName, update: PriorityUpdate,
                             request: Request) -> Response:
     """Set new priorities of sampled transitions (prioritized buffers), e.g. each

@@ -15,6 +15,7 @@ from redis.asyncio import Redis, RedisCluster
 from replay_service.service.errors import (
     BufferConflict,
     BufferNotFound,
+    BufferReplaced,
     InvalidRateLimit,
     LimitExceeded,
     TooManyBuffers,
@@ -24,7 +25,7 @@ from replay_service.service.storage.memory import UNLIMITED, Budget, MemoryBudge
 from replay_service.service.storage.meta import BufferMeta, Counters, slots_per_segment
 from replay_service.service.storage.scripts import Scripts
 from replay_service.service.storage.sharded import MAX_SHARDS, shard_capacities, shard_names
-from replay_service.service.storage.status import StaleMeta, Status, status_of
+from replay_service.service.storage.status import RESTARTS, StaleMeta, Status, status_of
 from replay_service.wire.schema import Prioritized, RateLimit, Schema
 
 # Every script call names every Redis string of its ring, so their number is bounded.
@@ -112,6 +113,21 @@ class BufferRegistry:
         buffer's shards are created first, each the same way; a create that finds the
         buffer made meanwhile deletes the shards it made.
         """
+        for _ in range(RESTARTS):
+            try:
+                return await self._create(name, capacity, schema,
+                                          default_capacity=default_capacity,
+                                          prioritized=prioritized, rate_limit=rate_limit,
+                                          shards=shards)
+            except (StaleMeta, BufferNotFound):
+                # deleted (and perhaps created again) between two steps: start over
+                self.forget(name)
+        raise BufferReplaced(name)
+
+    async def _create(self, name: str, capacity: int | None, schema: Schema | None, *,
+                      default_capacity: int, prioritized: Prioritized | None,
+                      rate_limit: RateLimit | None, shards: int | None
+                      ) -> tuple[BufferMeta, bool]:
         new_capacity = capacity or default_capacity
         if shards is not None:
             _check_shards(shards, new_capacity)
@@ -269,6 +285,8 @@ class BufferRegistry:
         if status_of(reply, meta.name) is Status.REFUSED:
             raise budget.refusal(meta.name, meta.capacity, adopted.bytes_per_slot, reply[1])
         adopted = await self.get(meta.name, fresh=True)
+        if adopted.incarnation != meta.incarnation:  # deleted and created again meanwhile
+            raise StaleMeta
         for name in adopted.shards:  # each takes the schema that won, if it has none yet
             shard = await self.get(name, fresh=True)
             if shard.schema is None:

@@ -22,7 +22,7 @@ import itertools
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zlib import crc32
 
 import numpy as np
@@ -51,6 +51,7 @@ T = TypeVar("T")
 
 MAX_SHARDS = 64
 """Every sample of a sharded buffer runs a script on each shard: keep that bounded."""
+_FULL_SHARDS_KEPT = 10_000
 
 
 def shard_capacities(capacity: int, shards: int) -> list[int]:
@@ -183,11 +184,14 @@ class ShardedSampler(Sampler):
         super().__init__(scripts)
         self._shards = shards
         self._samplers = samplers
+        self._full: dict[str, _State] = {}
+        """Shards seen full, by name (a ring never shrinks, and a re-created buffer's
+        shards have new names): what a full uniform buffer's draws are shared by."""
 
     async def draw(self, meta: BufferMeta, batch_size: int, batches: int, *,
                    with_replacement: bool, beta: float, seed: int) -> Drawn:
         shards = await self._shards.of(meta)
-        states = await asyncio.gather(*(self._state(shard) for shard in shards))
+        states = await self._states(meta, shards)
         size = sum(state.size for state in states)
         total = sum(state.total_inserted for state in states)
         sampled = sum(state.total_sampled for state in states)
@@ -219,6 +223,22 @@ class ShardedSampler(Sampler):
             self._draw_share(shard, shares, with_replacement, int(rng.integers(2**31)))
             for shard in shards))
         return _assembled(meta, shards, states, replies, which, batch_size, beta)
+
+    async def _states(self, meta: BufferMeta, shards: list[Shard]) -> list[_State]:
+        """Every shard's size (and priority), read in one round trip; a full uniform
+        buffer without a rate limit is shared by its shards' capacities, known already,
+        which saves that round trip (the counters answered are then the drawn shards'
+        own and the others' as last read)."""
+        if meta.prioritized is None and meta.rate_limit is None:
+            known = [self._full.get(shard.meta.name) for shard in shards]
+            if all(state is not None for state in known):
+                return cast(list[_State], known)
+        states = await asyncio.gather(*(self._state(shard) for shard in shards))
+        if len(self._full) > _FULL_SHARDS_KEPT:
+            self._full.clear()
+        self._full.update({shard.meta.name: state for shard, state in zip(
+            shards, states, strict=True) if state.size == shard.meta.capacity})
+        return states
 
     async def _state(self, shard: Shard) -> _State:
         reply: list[Any] = await on_shard(self._scripts.shard_state(

@@ -41,6 +41,11 @@ class StaleMeta(Exception):
     """The buffer was deleted and re-created since this process cached it."""
 
 
+RESTARTS = 5
+"""Fresh reads of a buffer an operation makes before it gives up on one that other
+requests keep deleting and creating again (answered BufferReplaced)."""
+
+
 def status_of(reply: list[Any], name: str) -> Status:
     """The reply's status; a buffer gone or re-created raises, as every caller would."""
     status = Status(reply[0])

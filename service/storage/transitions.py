@@ -14,6 +14,7 @@ import numpy as np
 
 from replay_service.service.errors import (
     BufferNotFound,
+    BufferReplaced,
     InvalidPriority,
     InvalidShard,
     PayloadTooLarge,
@@ -32,7 +33,7 @@ from replay_service.service.storage.samplers import (
 )
 from replay_service.service.storage.scripts import Scripts
 from replay_service.service.storage.sharded import ShardedRing, ShardedSampler, Shards
-from replay_service.service.storage.status import StaleMeta
+from replay_service.service.storage.status import RESTARTS, StaleMeta
 from replay_service.wire import frames as compression
 from replay_service.wire.codec import DecodedBatch, WireError, conform, infer_schema
 from replay_service.wire.errors import ErrorCode
@@ -246,11 +247,19 @@ class TransitionStore:
         return meta.schema
 
     async def _on_current(self, name: str, operation: Callable[[BufferMeta], Awaitable[T]]) -> T:
+        """The operation on the cached metadata; on metadata read afresh when that is
+        stale, and again while other requests delete and re-create the buffer between
+        the read and the operation's script (a buffer gone answers 404)."""
         try:
             return await operation(await self._registry.get(name))
         except (StaleMeta, BufferNotFound):
             self._registry.forget(name)
-        return await operation(await self._registry.get(name, fresh=True))
+        for _ in range(RESTARTS):
+            try:
+                return await operation(await self._registry.get(name, fresh=True))
+            except StaleMeta:
+                self._registry.forget(name)
+        raise BufferReplaced(name)
 
 
 _NOT_FIELDS = frozenset({PRIORITY_FIELD, compression.COMPRESSED_TENSOR,

@@ -95,16 +95,19 @@ def race(url: str, name: str, seed: int) -> None:
         for _ in range(30):
             choice = rng.integers(5)
             if choice == 0:
-                http.put(f"/buffers/{name}", json={"capacity": int(rng.choice([100, 300])),
-                                                   "schema": CARTPOLE})
+                reply = http.put(f"/buffers/{name}", json={
+                    "capacity": int(rng.choice([100, 300])), "schema": CARTPOLE})
             elif choice == 1:
-                http.put(f"/buffers/{name}", json={"capacity": int(rng.choice([100, 300]))})
+                reply = http.put(f"/buffers/{name}",
+                                 json={"capacity": int(rng.choice([100, 300]))})
             elif choice == 2:
-                http.delete(f"/buffers/{name}")
+                reply = http.delete(f"/buffers/{name}")
             else:
                 width = int(rng.choice([4, 40]))
-                http.post(f"/buffers/{name}/transitions", json={"transition": {
+                reply = http.post(f"/buffers/{name}/transitions", json={"transition": {
                     "obs": [0.0] * width, "done": False}})
+            # a create, store or delete that loses a race says so; it never fails
+            assert reply.status_code < 500, reply.text
 
 
 def test_racing_creates_deletes_and_first_stores_keep_the_reservations_exact(

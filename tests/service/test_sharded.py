@@ -288,3 +288,18 @@ def test_the_sdk_exports_and_imports_a_sharded_buffer(
     order = np.argsort(batch["id"])
     for key, value in columns.items():
         np.testing.assert_array_equal(batch[key][order], value)
+
+
+def test_a_full_buffer_stays_uniform_as_its_shards_overwrite(
+        http: httpx.Client, buffer_name: str) -> None:
+    create(http, buffer_name, 30, 3)
+    for first in range(0, 90, 5):  # every shard wraps at least once
+        store_ids(http, buffer_name, range(first, first + 5))
+    for _ in range(2):
+        held = sample(http, buffer_name, 30, replace="false")["id"]
+        drawn = sample(http, buffer_name, 300, num_batches=30)["id"].ravel()
+        assert set(drawn.tolist()) == set(held.tolist())
+        counts = np.unique(drawn, return_counts=True)[1]
+        assert not chi_square_rejects_uniform(counts), counts
+        store_ids(http, buffer_name, range(1000, 1012))  # newer ones replace the oldest
+    assert 1011 in held
