@@ -19,11 +19,12 @@ import replay_service.cli as cli
 from replay_service.service.settings import Settings
 from tests.support import REPO
 
-__all__ = ["COMPOSE_FILE", "DOCKERFILE", "Stage", "compose", "compose_config",
-           "dockerfile_instructions", "dockerfile_stages", "extra_requirements",
+__all__ = ["CLUSTER_COMPOSE_FILE", "COMPOSE_FILE", "DOCKERFILE", "Stage", "compose",
+           "compose_config", "dockerfile_instructions", "dockerfile_stages", "extra_requirements",
            "option_variables", "replay_command", "setting_variables", "stage_chain", "tool"]
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
+CLUSTER_COMPOSE_FILE = REPO / "docker-compose.cluster.yml"
 DOCKERFILE = REPO / "Dockerfile"
 
 
@@ -37,20 +38,22 @@ def tool(name: str) -> str:
 
 
 def compose(*args: str, variables: dict[str, str] | None = None,
-            env_file: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`docker-compose <args>` on the project's compose file, with only `variables` set:
-    neither the caller's shell nor a .env file beside the compose file leaks in."""
+            env_file: Path | None = None,
+            file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
+    """`docker-compose <args>` on one of the project's compose files, with only `variables`
+    set: neither the caller's shell nor a .env file beside the compose file leaks in."""
     if env_file is None:
         env_file = Path("/dev/null")
     command = [tool("docker-compose"), "--project-directory", str(REPO), "-f",
-               str(COMPOSE_FILE), "--env-file", str(env_file), *args]
+               str(file), "--env-file", str(env_file), *args]
     env = {"PATH": "/usr/bin:/bin", **(variables or {})}
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
 
-def compose_config(variables: dict[str, str] | None = None) -> dict[str, Any]:
-    """The compose file as Compose resolves it (`docker-compose config --format json`)."""
-    result = compose("config", "--format", "json", variables=variables)
+def compose_config(variables: dict[str, str] | None = None,
+                   file: Path = COMPOSE_FILE) -> dict[str, Any]:
+    """A compose file as Compose resolves it (`docker-compose config --format json`)."""
+    result = compose("config", "--format", "json", variables=variables, file=file)
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
     return config

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 import redis
 
 from replay_service.service.redis_server import find_redis_server, free_port
+from tests.deploy.processes import Container, wait_for
 from tests.deploy.support import compose_config, dockerfile_stages
 
 PASSWORD = "compose-test"
@@ -27,35 +27,6 @@ KEY = "compose-test-write-key"
 BUDGET = 1_536  # env steps: four training rounds after 512 random ones
 VARIABLES = {"REDIS_PASSWORD": PASSWORD, "REPLAY_BUFFER": BUFFER, "REPLAY_WRITE_KEY": KEY,
              "REPLAY_LEARNING_STARTS": "512", "REPLAY_TOTAL_ENV_STEPS": str(BUDGET)}
-
-
-class Container:
-    """One service of the compose file as a local process, its output in a log file."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path) -> None:
-        self.name, self.command, self.log = name, command, log
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(command, env=env, stdout=out,
-                                            stderr=subprocess.STDOUT, cwd=log.parent)
-
-    def output(self, tail: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-tail:]
-
-    def wait(self, timeout_s: float) -> int | None:
-        """The exit code, or None if it still runs after timeout_s."""
-        try:
-            return self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 class Host:
@@ -101,20 +72,6 @@ class Host:
         """The end of every log, for a failure message."""
         return "\n".join(f"--- {container.name} (exit {container.process.poll()}):\n"
                          f"{container.output(1500)}" for container in self.containers)
-
-
-def wait_for(what: str, check: Any, container: Container, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert container.process.poll() is None, f"{container.name} exited:\n" + (
-            container.output())
-        try:
-            if check():
-                return
-        except (httpx.TransportError, redis.ConnectionError, redis.BusyLoadingError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout_s:.0f} s:\n{container.output()}")
 
 
 @pytest.fixture

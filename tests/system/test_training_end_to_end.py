@@ -79,13 +79,15 @@ def test_collector_service_and_trainer_learn_cartpole_together(
 
 def test_prioritized_replay_with_n_step_returns_learns_and_updates_priorities(
         service: ServiceProcess, buffer_name: str, tmp_path: Path) -> None:
+    """On a buffer of two shards, so priorities go back to the shard each slot is in."""
     config = TrainConfig(seed=4, total_env_steps=3_000, learning_starts=500, eval_interval=1_000,
                          eval_episodes=10, log_dir=str(tmp_path / "runs"), prioritized=True,
-                         n_step=3)
+                         n_step=3, shards=2)
     result = train_with_a_collector(service, buffer_name, config, tmp_path / "collector.log")
 
     info = httpx.get(f"{service.url}/buffers/{buffer_name}").json()
-    assert info["prioritized"] == {"alpha": 0.6}
+    assert info["prioritized"] == {"alpha": 0.6} and info["shards"] == 2
+    assert min(shard["size"] for shard in info["per_shard"]) > 500
     assert "discount" in info["schema"]["fields"]
     assert result.best_mean_return > 2.5 * random_policy_mean(config.eval_episodes)
     # The learner's TD errors replaced the uniform starting priorities: weights differ.
