@@ -244,7 +244,8 @@ class AsyncReplayClient(BaseReplayClient):
     async def _send(self, batch: SealedBatch) -> StoreResult:
         """Retried for as long as it takes, until close() gives up."""
         async def attempt() -> StoreResult:
-            return await self._run(self._protocol.store(batch.columns, batch.key))
+            return await self._run(self._protocol.store(batch.columns, batch.key,
+                                                         batch.packed))
 
         return await self._retry.async_call(
             f"store of {batch.count} transitions into {self._buffer}", attempt,

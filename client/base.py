@@ -109,9 +109,14 @@ class BaseReplayClient(ABC):
         """A batch for store_batch, after raising what earlier batches met."""
         self._raise_failures()
         arrays = {name: np.asarray(values) for name, values in columns.items()}
+        count = batch_length(arrays)
+        packed = self._protocol.pack(arrays)
+        if packed is not None:  # frames made here: the outbox keeps them, not the fields
+            arrays = packed[0]
         if not awaited:  # the caller may refill its arrays as soon as store_batch returns
             arrays = {name: column.copy() for name, column in arrays.items()}
-        batch = SealedBatch(arrays, batch_length(arrays), awaited=awaited)
+        batch = SealedBatch(arrays, count, awaited=awaited,
+                            packed=packed[1] if packed is not None else None)
         if idempotency_key is not None:
             batch.key, batch.keyed = idempotency_key, True
         return batch

@@ -25,6 +25,7 @@ import numpy as np
 
 from replay_service.client.errors import ReplayError
 from replay_service.client.results import StoreResult
+from replay_service.wire.schema import Schema
 
 __all__ = ["SLOW_OUTBOX_S", "SLOW_OUTBOX_WARNING", "Outbox", "OutboxFull", "SealedBatch",
            "TransitionsDropped", "WhenFull"]
@@ -65,6 +66,9 @@ class SealedBatch:
     """Handed to the sender: from then on its key names exactly these transitions."""
     parts: list[SealedBatch] = field(default_factory=list)
     """The batches merged into this one, settled with it."""
+    packed: Schema | None = None
+    """The schema whose compressed fields the columns hold as frames already
+    (`BufferProtocol.pack`); None: the columns as stored."""
 
     @property
     def settled(self) -> bool:
@@ -89,11 +93,12 @@ class SealedBatch:
         return sum(column.nbytes for column in self.columns.values())
 
     def fits_after(self, other: SealedBatch) -> bool:
-        """Same fields, dtypes and row shapes: the two concatenate without a cast."""
-        return self.columns.keys() == other.columns.keys() and all(
-            column.dtype == other.columns[name].dtype
-            and column.shape[1:] == other.columns[name].shape[1:]
-            for name, column in self.columns.items())
+        """Same fields, dtypes and row shapes, packed alike: the two concatenate without a
+        cast."""
+        return (self.packed is other.packed and self.columns.keys() == other.columns.keys()
+                and all(column.dtype == other.columns[name].dtype
+                        and column.shape[1:] == other.columns[name].shape[1:]
+                        for name, column in self.columns.items()))
 
 
 class Outbox:
@@ -154,7 +159,8 @@ class Outbox:
             for _ in parts:
                 self._batches.popleft()
             head = SealedBatch({name: np.concatenate([part.columns[name] for part in parts])
-                                for name in head.columns}, rows, parts=parts)
+                                for name in head.columns}, rows, parts=parts,
+                               packed=head.packed)
             self._batches.appendleft(head)
         head.sent = True
         return head

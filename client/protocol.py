@@ -265,22 +265,49 @@ class BufferProtocol:
         _raise_for_error(response)
         return _read(response, _episode_page)
 
-    def store(self, columns: Mapping[str, ArrayLike], idempotency_key: str
-              ) -> Flow[StoreResult]:
+    def store(self, columns: Mapping[str, ArrayLike], idempotency_key: str,
+              packed: Schema | None = None) -> Flow[StoreResult]:
         """Store one batch; the first store creates the buffer if it is missing.
 
         The key goes with every attempt at this batch, so the service stores it once.
         A buffer deleted since its schema was learned answers 404: it is created
-        again and the store retried, once.
+        again and the store retried, once. `packed`: the schema `pack` made the
+        batch's frames with; frames the buffer's schema no longer is known to match
+        (it was learned again since) are inflated and sent the plain way.
         """
         arrays = {name: np.asarray(values) for name, values in columns.items()}
+        if packed is not None and packed is not self._settled:
+            arrays, packed = _unpacked(packed, arrays), None
         schema = self._settled or (yield from self._settle(arrays))
-        response = yield self._store_call(schema, arrays, idempotency_key)
+        response = yield self._store_call(schema, arrays, idempotency_key, packed is not None)
         if _is_buffer_not_found(response):
             self.schema = self._settled = None
+            if packed is not None:
+                arrays, packed = _unpacked(packed, arrays), None
             schema = yield from self._settle(arrays)
             response = yield self._store_call(schema, arrays, idempotency_key)
         return _parse(_STORE_RESULT, response)
+
+    def pack(self, columns: dict[str, np.ndarray]
+             ) -> tuple[dict[str, np.ndarray], Schema] | None:
+        """A batch of a compressed buffer as `store` sends it, and the schema it was made
+        with: cast to the buffer's schema, the compressed fields as frames. Made by the
+        caller of store_batch, a client keeps kilobytes per batch in its outbox where
+        it would copy and keep megabytes, and its sender only sends.
+
+        None where there is nothing to pack with, the batch then goes as it is: before
+        the first store has learned the schema, for a buffer that compresses nothing
+        or a JSON client, and for columns that do not fit the schema (their error
+        comes from the store, as for any batch).
+        """
+        schema = self._settled
+        if schema is None or schema.frame_dtype is None or not self._binary:
+            return None
+        try:
+            fitted = _fit(schema, columns)
+        except InvalidRequest:
+            return None
+        return _compressed(schema, fitted), schema
 
     def _settle(self, columns: dict[str, np.ndarray]) -> Flow[Schema]:
         """Make sure the buffer exists with a schema, and learn it, before a first store.
@@ -303,14 +330,17 @@ class BufferProtocol:
         self.schema = self._settled = info.schema
         return info.schema
 
-    def _store_call(self, schema: Schema, columns: dict[str, np.ndarray], idempotency_key: str
-                    ) -> Call:
-        fitted = _fit(schema, columns)
-        if self._binary:
-            content_type, body = SAFETENSORS, encode_safetensors(_compressed(schema, fitted))
+    def _store_call(self, schema: Schema, columns: dict[str, np.ndarray], idempotency_key: str,
+                    packed: bool = False) -> Call:
+        if packed:  # cast and compressed already, by `pack`
+            content_type, body = SAFETENSORS, encode_safetensors(columns)
+        elif self._binary:
+            content_type = SAFETENSORS
+            body = encode_safetensors(_compressed(schema, _fit(schema, columns)))
         else:
             content_type = JSON
-            body = orjson.dumps({"columns": fitted}, option=orjson.OPT_SERIALIZE_NUMPY)
+            body = orjson.dumps({"columns": _fit(schema, columns)},
+                                option=orjson.OPT_SERIALIZE_NUMPY)
         return Call("POST", f"{self._path}/transitions", content=body, headers={
             "content-type": content_type, "idempotency-key": idempotency_key})
 
@@ -358,8 +388,9 @@ def _infer(columns: dict[str, np.ndarray]) -> Schema:
 
 def _compressed(schema: Schema, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A compressed buffer's fields as the service keeps them: the compressed ones as one
-    zstd frame per transition, made here on the writer's side (the sender thread), so
-    only the small form crosses the network."""
+    zstd frame per transition, made here on the writer's side (by the caller of
+    store_batch, see `BufferProtocol.pack`; for rows, by the sender thread), so only
+    the small form crosses the network."""
     if schema.frame_dtype is None:
         return columns
     count = len(next(iter(columns.values())))
@@ -368,6 +399,15 @@ def _compressed(schema: Schema, columns: dict[str, np.ndarray]) -> dict[str, np.
              if schema.fields[name].compression is None}
     return {**plain, COMPRESSED_TENSOR: np.frombuffer(sent.data, np.uint8),
             COMPRESSED_SIZES_TENSOR: sent.sizes}
+
+
+def _unpacked(schema: Schema, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A packed batch's columns again, its frames inflated into their fields."""
+    frames = compression.frames_of(columns)
+    assert frames is not None
+    plain = {name: column for name, column in columns.items()
+             if name not in (COMPRESSED_TENSOR, COMPRESSED_SIZES_TENSOR)}
+    return {**plain, **compression.decompress(schema, frames)}
 
 
 def _tensors(response: httpx.Response) -> dict[str, np.ndarray]:

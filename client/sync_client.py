@@ -110,6 +110,8 @@ class ReplayClient(BaseReplayClient):
         `wait=False` returns at once (None) and leaves the batch to the background
         sender, which merges batches queued behind a slow request into one: the way to
         store fast from one thread. Its errors come from a later store, flush or close.
+        A buffer's compressed fields are compressed in this call once its schema is
+        known (after the first store): the outbox keeps their frames, not a copy.
         """
         batch = self._new_batch(columns, idempotency_key, wait)
         with self._state:
@@ -284,7 +286,7 @@ class ReplayClient(BaseReplayClient):
         """Retried for as long as it takes, until close() gives up."""
         return self._retry.call(
             f"store of {batch.count} transitions into {self._buffer}",
-            lambda: self._run(self._protocol.store(batch.columns, batch.key)),
+            lambda: self._run(self._protocol.store(batch.columns, batch.key, batch.packed)),
             deadline_s=None, give_up=self._giving_up)
 
     # Helpers for the caller's thread.

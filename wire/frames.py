@@ -75,8 +75,8 @@ class Frames:
 
 class _Contexts(threading.local):
     """zstd contexts are costly to set up and unsafe to share between threads: one pair
-    per thread (the SDK compresses on its sender thread, the trainer inflates on its
-    prefetch thread)."""
+    per thread (the SDK compresses in the thread that calls store_batch, and on its
+    sender thread for rows; the trainer inflates on its prefetch thread)."""
 
     def __init__(self) -> None:
         self.compressor = zstandard.ZstdCompressor(level=LEVEL)
@@ -87,17 +87,43 @@ _CONTEXTS = _Contexts()
 
 
 def compress(schema: Schema, columns: dict[str, np.ndarray], count: int) -> Frames:
-    """One frame per transition of the schema's compressed fields (already conformed)."""
-    assert schema.frame_dtype is not None
-    raw = np.concatenate([_as_bytes(columns[name], count) for name in schema.frame_dtype.names
-                          or ()], axis=1)
+    """One frame per transition of the schema's compressed fields (already conformed).
+
+    Each transition's fields are packed into one reused row, not the whole batch into a
+    new [count, frame_size] array: that array is megabytes even for small batches, and
+    memory fresh from the system costs more to touch than zstd takes to compress it.
+    """
+    frame_dtype = schema.frame_dtype
+    assert frame_dtype is not None
     compressor = _CONTEXTS.compressor
-    return Frames.join([compressor.compress(row) for row in raw])
+    parts = _parts(frame_dtype, {name: _as_bytes(columns[name], count)
+                                 for name in frame_dtype.names or ()})
+    if len(parts) == 1:  # the row is the field's own bytes
+        (column, _, size), = parts
+        return Frames.join([compressor.compress(column[i * size:(i + 1) * size])
+                            for i in range(count)])
+    row = bytearray(schema.frame_size)
+    packed = memoryview(row)
+    frames = []
+    for i in range(count):
+        for column, offset, size in parts:
+            packed[offset:offset + size] = column[i * size:(i + 1) * size]
+        frames.append(compressor.compress(row))
+    return Frames.join(frames)
 
 
 def _as_bytes(column: np.ndarray, count: int) -> np.ndarray:
-    """Each transition's value as its little-endian bytes: [count, nbytes] uint8."""
-    return np.ascontiguousarray(column).reshape(count, -1).view(np.uint8)
+    """Each transition's value as its little-endian bytes, back to back: [count * nbytes]
+    uint8."""
+    return np.ascontiguousarray(column).reshape(count, -1).view(np.uint8).reshape(-1)
+
+
+def _parts(frame_dtype: np.dtype[Any], columns: Mapping[str, np.ndarray]
+           ) -> list[tuple[memoryview, int, int]]:
+    """Each field's bytes, where its part of a frame starts, and its size."""
+    layout: Mapping[str, tuple[Any, ...]] = frame_dtype.fields or {}
+    return [(column.data, layout[name][1], frame_dtype[name].itemsize)
+            for name, column in columns.items()]
 
 
 def decompress(schema: Schema, frames: Frames) -> dict[str, np.ndarray]:
@@ -109,15 +135,13 @@ def decompress(schema: Schema, frames: Frames) -> dict[str, np.ndarray]:
     columns = {name: np.empty((count, *schema.fields[name].shape),
                               schema.fields[name].numpy_dtype)
                for name in frame_dtype.names or ()}
-    # Each column as bytes, and where its part of a frame starts, and its size.
-    layout: Mapping[str, tuple[Any, ...]] = frame_dtype.fields or {}
-    parts = [(columns[name].reshape(-1).view(np.uint8), layout[name][1],
-              frame_dtype[name].itemsize) for name in columns]
+    parts = _parts(frame_dtype, {name: column.reshape(-1).view(np.uint8)
+                                 for name, column in columns.items()})
     decompressor = _CONTEXTS.decompressor
     for i, frame in enumerate(frames.split()):
-        inflated = _inflate(decompressor, frame, schema.frame_size, i)
+        inflated = memoryview(_inflate(decompressor, frame, schema.frame_size, i))
         for column, offset, size in parts:
-            column[i * size:(i + 1) * size] = np.frombuffer(inflated, np.uint8, size, offset)
+            column[i * size:(i + 1) * size] = inflated[offset:offset + size]
     return columns
 
 
@@ -131,32 +155,33 @@ def check(schema: Schema, frames: Frames) -> None:
 
 def _inflate(decompressor: zstandard.ZstdDecompressor, frame: memoryview, size: int,
              index: int) -> bytes:
+    """One frame's bytes, inflated into exactly the `size` its header must declare: zstd
+    allocates that much, refuses a frame whose blocks hold more or less, and (with
+    `allow_extra_data=False`) one followed by anything, another frame included."""
     if frame[:4] != _ZSTD_MAGIC:
         raise _refuse(ErrorCode.INVALID_COMPRESSION,
-                               f"frame {index} is not a zstd frame (no magic number)")
+                      f"frame {index} is not a zstd frame (no magic number)")
     try:
         declared = zstandard.get_frame_parameters(frame).content_size
     except zstandard.ZstdError as error:
         raise _refuse(ErrorCode.INVALID_COMPRESSION,
-                               f"frame {index} has no valid zstd header: {error}") from None
+                      f"frame {index} has no valid zstd header: {error}") from None
     if declared != size:
         claim = "no content size" if declared == zstandard.CONTENTSIZE_UNKNOWN else (
             f"{declared} bytes")
         raise _refuse(ErrorCode.FRAME_SIZE_MISMATCH,
-                               f"frame {index} declares {claim}; the compressed fields of one "
-                               f"transition take {size} bytes")
-    stream = decompressor.decompressobj()
+                      f"frame {index} declares {claim}; the compressed fields of one "
+                      f"transition take {size} bytes")
     try:
-        inflated = stream.decompress(frame)
+        inflated = decompressor.decompress(frame, allow_extra_data=False)
     except zstandard.ZstdError as error:
-        raise _refuse(ErrorCode.INVALID_COMPRESSION,
-                               f"frame {index} does not inflate: {error}") from None
-    if not stream.eof or stream.unused_data:
-        raise _refuse(ErrorCode.INVALID_COMPRESSION,
-                               f"frame {index} does not end where its size says")
+        problem = ("does not end where its size says" if "unused data" in str(error) else
+                   "is cut short" if "full frame" in str(error) else
+                   f"does not inflate: {error}")
+        raise _refuse(ErrorCode.INVALID_COMPRESSION, f"frame {index} {problem}") from None
     if len(inflated) != size:
         raise _refuse(ErrorCode.FRAME_SIZE_MISMATCH,
-                               f"frame {index} inflates to {len(inflated)} bytes, not {size}")
+                      f"frame {index} inflates to {len(inflated)} bytes, not {size}")
     return inflated
 
 
